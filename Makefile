@@ -1,0 +1,52 @@
+# The two commands that do everything on a fresh machine:
+#   make demo   venv + install + models + mesh up + the main job
+#   make test   venv + install + models + the whole suite (integration included)
+PYTHON ?= python3.11
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: venv models up down status demo test unit bench clean proto
+
+$(BIN)/python:
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found; install Python 3.11 (with its shared library)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Reinstall when the dependencies or the contracts change (stubs are generated at install).
+$(STAMP): $(BIN)/python pyproject.toml hatch_build.py $(wildcard proto/mediamesh/v1/*.proto)
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+proto: venv
+	$(BIN)/python -m mediamesh.protogen
+
+models: venv
+	$(BIN)/mediamesh models build
+
+up: models
+	$(BIN)/mediamesh up
+
+down:
+	-$(BIN)/mediamesh down
+
+status:
+	$(BIN)/mediamesh status
+
+demo: up
+	$(BIN)/mediamesh demo --out-dir out
+	@echo "demo outputs are in ./out (mesh still running: 'make down' stops it)"
+
+test: models
+	$(BIN)/python -m pytest -q
+
+unit: venv
+	$(BIN)/python -m pytest -q tests/unit
+
+bench: models
+	$(BIN)/python bench/triton_overhead.py
+
+clean: down
+	rm -rf $(VENV) .mediamesh out bench/results

@@ -1,0 +1,79 @@
+"""Python client SDK: one object with a stub per mesh service, and a helper for long jobs.
+
+    async with MeshClient.from_settings(load_settings()) as mesh:
+        result = await mesh.run_job(mesh.vision.KeyGreenScreen(request),
+                                    on_progress=lambda p: print(p.fraction))
+
+Long-running RPCs stream `Progress` events and end with one result (see common.proto);
+`run_job` hides that shape.
+"""
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import grpc
+
+from mediamesh.config import Settings
+from mediamesh.grpc_server import grpc_options
+from mediamesh.v1 import (
+    audio_pb2_grpc,
+    common_pb2,
+    compose_pb2_grpc,
+    text_pb2_grpc,
+    vision_pb2_grpc,
+    workflow_pb2_grpc,
+)
+
+DEFAULT_TIMEOUT_S = 600.0
+
+
+class JobFailed(RuntimeError):
+    """A long job's stream ended without a result."""
+
+
+class MeshClient:
+    def __init__(self, addresses: dict[str, str], *, max_message_bytes: int = 64 << 20) -> None:
+        options = grpc_options(max_message_bytes)
+        self._channels = {name: grpc.aio.insecure_channel(addr, options=options)
+                          for name, addr in addresses.items()}
+        self.audio = audio_pb2_grpc.AudioServiceStub(self._channels["audio"])
+        self.vision = vision_pb2_grpc.VisionServiceStub(self._channels["vision"])
+        self.text = text_pb2_grpc.TextServiceStub(self._channels["text"])
+        self.compose = compose_pb2_grpc.ComposeServiceStub(self._channels["compose"])
+        self.workflow = workflow_pb2_grpc.WorkflowServiceStub(self._channels["orchestrator"])
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "MeshClient":
+        names = ("audio", "vision", "text", "compose", "orchestrator")
+        return cls({n: settings.service_address(n) for n in names},
+                   max_message_bytes=settings.grpc_max_message_bytes)
+
+    def channel(self, name: str) -> grpc.aio.Channel:
+        return self._channels[name]
+
+    @staticmethod
+    async def run_job(stream: AsyncIterator[Any],
+                      on_progress: Callable[[common_pb2.Progress], None] | None = None) -> Any:
+        """Consume a long job's event stream; returns its result message."""
+        result = None
+        async for event in stream:
+            kind = event.WhichOneof("event")
+            if kind == "progress":
+                if on_progress:
+                    on_progress(event.progress)
+            elif kind == "result":
+                result = event.result
+        if result is None:
+            raise JobFailed("the job ended without a result")
+        return result
+
+    async def close(self) -> None:
+        for channel in self._channels.values():
+            await channel.close()
+
+    async def __aenter__(self) -> "MeshClient":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()

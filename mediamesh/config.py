@@ -1,0 +1,151 @@
+"""One place for every setting of a mesh: ports, state dir, media root, limits.
+
+Precedence (highest first): explicit values > `MEDIAMESH_*` environment > the TOML config
+file (`MEDIAMESH_CONFIG` or `--config`) > defaults. Every port derives from `port_base`
+unless set on its own, so two meshes on one machine stay apart by changing one number.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+SOURCE_ROOT = PACKAGE_DIR.parent
+
+#: The gRPC services of the mesh and their offset from `port_base`.
+SERVICE_PORT_OFFSETS: dict[str, int] = {
+    "audio": 10,
+    "vision": 11,
+    "text": 12,
+    "compose": 13,
+    "orchestrator": 20,
+}
+SERVICES: tuple[str, ...] = ("audio", "vision", "text", "compose")
+
+CONFIG_ENV = "MEDIAMESH_CONFIG"
+
+
+class Settings(BaseSettings):
+    """Resolved configuration of one mesh; serialisable so children get the exact same view."""
+
+    model_config = SettingsConfigDict(env_prefix="MEDIAMESH_", extra="forbid")
+
+    host: str = "127.0.0.1"
+    port_base: int = Field(50100, ge=1024, le=65000)
+    nats_port: int | None = None
+    nats_monitor_port: int | None = None
+    triton_grpc_port: int | None = None
+    triton_http_port: int | None = None
+    triton_metrics_port: int | None = None
+    audio_port: int | None = None
+    vision_port: int | None = None
+    text_port: int | None = None
+    compose_port: int | None = None
+    orchestrator_port: int | None = None
+
+    state_dir: Path = Path(".mediamesh")
+    media_root: Path | None = None
+    model_repository: Path = SOURCE_ROOT / "model_repository"
+    workflows_dir: Path = SOURCE_ROOT / "workflows"
+
+    nats_url: str | None = None  # set to use an external NATS instead of the embedded one
+    triton_url: str | None = None  # host:port of an external Triton (gRPC)
+    embedded_nats: bool = True
+    embedded_triton: bool = True
+    triton_model_config: str = "cpu"  # --model-config-name for the embedded (CPU) Triton
+
+    inline_limit_bytes: int = Field(4 * 1024 * 1024, ge=0)
+    grpc_max_message_bytes: int = Field(64 * 1024 * 1024, ge=4 * 1024 * 1024)
+    triton_timeout_s: float = Field(30.0, gt=0)
+    triton_retries: int = Field(4, ge=0)
+    shutdown_grace_s: float = Field(10.0, ge=0)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get(CONFIG_ENV)
+        if config_file:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
+        return tuple(sources)
+
+    @model_validator(mode="after")
+    def _derive(self) -> "Settings":
+        base = self.port_base
+        defaults = {
+            "nats_port": base,
+            "nats_monitor_port": base + 1,
+            "triton_grpc_port": base + 2,
+            "triton_http_port": base + 3,
+            "triton_metrics_port": base + 4,
+        }
+        for name, offset in SERVICE_PORT_OFFSETS.items():
+            defaults[f"{name}_port"] = base + offset
+        for name, value in defaults.items():
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, value)
+        object.__setattr__(self, "state_dir", self.state_dir.expanduser().resolve())
+        if self.media_root is None:
+            object.__setattr__(self, "media_root", self.state_dir / "media")
+        object.__setattr__(self, "media_root", Path(self.media_root).expanduser().resolve())
+        object.__setattr__(self, "model_repository", self.model_repository.expanduser().resolve())
+        ports = self.ports()
+        clashes = {p for p in ports.values() if list(ports.values()).count(p) > 1}
+        if clashes:
+            raise ValueError(f"ports collide: {sorted(clashes)}; set distinct *_port values")
+        return self
+
+    # Derived views -------------------------------------------------------------------
+
+    def ports(self) -> dict[str, int]:
+        """Every TCP port this mesh listens on, by part."""
+        names = ["nats_port", "nats_monitor_port", "triton_grpc_port", "triton_http_port",
+                 "triton_metrics_port", *[f"{s}_port" for s in SERVICE_PORT_OFFSETS]]
+        return {n.removesuffix("_port"): int(getattr(self, n)) for n in names}
+
+    def service_address(self, service: str) -> str:
+        """host:port of a mesh gRPC service ("audio", ..., "orchestrator")."""
+        return f"{self.host}:{getattr(self, f'{service}_port')}"
+
+    @property
+    def nats_address(self) -> str:
+        return self.nats_url or f"nats://{self.host}:{self.nats_port}"
+
+    @property
+    def triton_address(self) -> str:
+        return self.triton_url or f"{self.host}:{self.triton_grpc_port}"
+
+    @property
+    def resolved_config_path(self) -> Path:
+        """Where `mediamesh up` writes the settings every child process reads."""
+        return self.state_dir / "mesh.json"
+
+    def to_json(self) -> str:
+        return self.model_dump_json(indent=2)
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Settings from a config file (TOML or the JSON that `up` writes), env and overrides."""
+    if config_file is not None and config_file.suffix == ".json":
+        data = Settings.model_validate_json(config_file.read_text()).model_dump()
+        data.update({k: v for k, v in overrides.items() if v is not None})
+        return Settings(**data)
+    if config_file is not None:
+        os.environ[CONFIG_ENV] = str(config_file)
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})

@@ -1,0 +1,68 @@
+"""Client-side runs of mesh jobs for the CLI: stage inputs, show progress, explain errors."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import grpc
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+
+from mediamesh.client import MeshClient
+from mediamesh.config import Settings
+from mediamesh.v1 import common_pb2, vision_pb2
+
+_MODES = {"composite": vision_pb2.KEY_OUTPUT_MODE_COMPOSITE,
+          "alpha": vision_pb2.KEY_OUTPUT_MODE_ALPHA_ONLY,
+          "foreground": vision_pb2.KEY_OUTPUT_MODE_FOREGROUND_ALPHA}
+
+
+class JobError(RuntimeError):
+    """A job failed; the message is the service's (already actionable) explanation."""
+
+
+def stage(settings: Settings, path: Path) -> common_pb2.MediaRef:
+    """A MediaRef for a local file: its path in the media root (copied there if outside)."""
+    root = settings.media_root
+    assert root is not None
+    path = path.expanduser().resolve()
+    if not path.is_file():
+        raise JobError(f"{path} does not exist")
+    if not path.is_relative_to(root):
+        target = root / "inputs" / path.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if not target.exists() or target.stat().st_mtime < path.stat().st_mtime:
+            shutil.copy2(path, target)
+        path = target
+    return common_pb2.MediaRef(uri=path.relative_to(root).as_posix(), name=path.name)
+
+
+def progress_bar(console: Console) -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
+                    TimeElapsedColumn(), console=console)
+
+
+async def key_green_screen(settings: Settings, input_path: Path, output: str,
+                           background: Path | None, mode: str, console: Console,
+                           color: tuple[int, int, int] | None = None
+                           ) -> vision_pb2.KeyGreenScreenResult:
+    if mode not in _MODES:
+        raise JobError(f"mode must be one of {', '.join(_MODES)}, got '{mode}'")
+    request = vision_pb2.KeyGreenScreenRequest(
+        input=stage(settings, input_path), output=common_pb2.OutputSpec(uri=output, overwrite=True),
+        output_mode=_MODES[mode])
+    if background is not None:
+        request.background_image.CopyFrom(stage(settings, background))
+    elif color is not None:
+        request.background_color.CopyFrom(common_pb2.RgbColor(r=color[0], g=color[1], b=color[2]))
+    async with MeshClient.from_settings(settings) as mesh:
+        with progress_bar(console) as bar:
+            task = bar.add_task(f"keying {input_path.name}", total=1.0)
+            try:
+                result = await mesh.run_job(
+                    mesh.vision.KeyGreenScreen(request, timeout=3600),
+                    on_progress=lambda p: bar.update(task, completed=p.fraction))
+            except grpc.aio.AioRpcError as exc:
+                raise JobError(f"{exc.code().name}: {exc.details()}") from exc
+            bar.update(task, completed=1.0)
+    return result

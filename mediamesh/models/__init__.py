@@ -1,0 +1,1 @@
+"""Builders that export every Triton model of the mesh from PyPI wheels or from code."""

@@ -1,0 +1,80 @@
+"""Every model of the mesh: how it is built and where its files go.
+
+`mediamesh models build` runs these builders; each writes
+`model_repository/<name>/1/model.onnx`, next to the committed `config.pbtxt`
+(production), `configs/cpu.pbtxt` (embedded default) and `MODEL_CARD.md`.
+"""
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from mediamesh.models import green_keyer
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    build: Callable[[], bytes]  # serialised ONNX
+    licence: str
+    source: str  # provenance: wheel or code it is exported from
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    name: str
+    path: Path
+    size_bytes: int
+    sha256: str
+    seconds: float
+    skipped: bool
+
+
+MODELS: tuple[ModelSpec, ...] = (
+    ModelSpec("green_keyer", lambda: green_keyer.build_graph().SerializeToString(),
+              "Apache-2.0", "mediamesh.models.green_keyer (graph written in code, no weights)"),
+)
+
+
+def model_file(repository: Path, name: str, version: int = 1) -> Path:
+    return repository / name / str(version) / "model.onnx"
+
+
+def find(name: str) -> ModelSpec:
+    for spec in MODELS:
+        if spec.name == name:
+            return spec
+    known = ", ".join(s.name for s in MODELS)
+    raise KeyError(f"unknown model '{name}'; known models: {known}")
+
+
+def missing(repository: Path) -> list[str]:
+    """Models whose config is in the repository but whose ONNX file is not built yet."""
+    return [s.name for s in MODELS if not model_file(repository, s.name).exists()]
+
+
+def build(repository: Path, names: list[str] | None = None, *,
+          force: bool = False) -> list[BuildResult]:
+    """Build the named models (all by default); skip files already present unless forced."""
+    specs = [find(n) for n in names] if names else list(MODELS)
+    results = []
+    for spec in specs:
+        path = model_file(repository, spec.name)
+        if not (repository / spec.name / "config.pbtxt").exists():
+            raise FileNotFoundError(f"{repository / spec.name / 'config.pbtxt'} is missing; "
+                                    "the model repository is incomplete")
+        started = time.perf_counter()
+        skipped = path.exists() and not force
+        if not skipped:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            data = spec.build()
+            tmp = path.with_suffix(".onnx.tmp")
+            tmp.write_bytes(data)
+            tmp.replace(path)  # atomic: Triton never sees half a file
+        data = path.read_bytes()
+        results.append(BuildResult(spec.name, path, len(data), hashlib.sha256(data).hexdigest(),
+                                   time.perf_counter() - started, skipped))
+    return results

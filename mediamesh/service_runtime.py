@@ -1,0 +1,98 @@
+"""What every mesh service process shares: settings, media store, Triton client, serving.
+
+A service module only says which servicers it has and which Triton models it needs;
+`run_service` does the rest (config, JSON logs, health, readiness, graceful drain).
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from mediamesh.config import Settings, load_settings
+from mediamesh.grpc_server import MeshServer, ServiceBinding
+from mediamesh.inference import TritonClient
+from mediamesh.logs import configure_logging, get_logger
+from mediamesh.storage import MediaStore
+
+log = get_logger()
+
+READINESS_POLL_S = 2.0
+
+
+@dataclass
+class ServiceContext:
+    """Shared, stateless-between-calls dependencies handed to a service's servicers."""
+
+    settings: Settings
+    store: MediaStore
+    triton: TritonClient
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "ServiceContext":
+        store = MediaStore(settings.media_root,  # type: ignore[arg-type]
+                           inline_limit_bytes=settings.inline_limit_bytes,
+                           nats_url=settings.nats_address,
+                           scratch_dir=settings.state_dir / "scratch")
+        triton = TritonClient(settings.triton_address, timeout_s=settings.triton_timeout_s,
+                              retries=settings.triton_retries)
+        return cls(settings, store, triton)
+
+    async def close(self) -> None:
+        await self.triton.close()
+        await self.store.close()
+
+
+BuildBindings = Callable[[ServiceContext], Sequence[ServiceBinding]]
+#: Is the service able to do its work right now (its dependencies answer)? Never raises.
+Readiness = Callable[[ServiceContext], Awaitable[bool]]
+
+
+def triton_models_ready(models: Sequence[str]) -> Readiness:
+    """Readiness of a service that needs these Triton models."""
+    async def check(ctx: ServiceContext) -> bool:
+        return await ctx.triton.is_ready(models)
+    return check
+
+
+async def _track_readiness(server: MeshServer, ctx: ServiceContext, readiness: Readiness) -> None:
+    """Per-service health follows readiness; "" stays SERVING (liveness) until drain."""
+    ready: bool | None = None
+    while True:
+        now = await readiness(ctx)
+        if now != ready:
+            for binding in server.bindings:
+                await server.set_serving(now, binding.service_name)
+            log.info("readiness.changed", ready=now)
+            ready = now
+        await asyncio.sleep(READINESS_POLL_S)
+
+
+async def serve(part: str, settings: Settings, build: BuildBindings,
+                readiness: Readiness | None = None) -> None:
+    ctx = ServiceContext.from_settings(settings)
+    server = MeshServer(build(ctx), settings.service_address(part),
+                        max_message_bytes=settings.grpc_max_message_bytes,
+                        shutdown_grace_s=settings.shutdown_grace_s)
+    await server.start()
+    watcher = (asyncio.create_task(_track_readiness(server, ctx, readiness))
+               if readiness else None)
+    try:
+        await server.serve_until_signalled()
+    finally:
+        if watcher:
+            watcher.cancel()
+        await ctx.close()
+
+
+def run_service(part: str, build: BuildBindings, readiness: Readiness | None = None) -> None:
+    """Entry point of `python -m services.<name> --config mesh.json`."""
+    parser = argparse.ArgumentParser(prog=f"mediamesh-{part}")
+    parser.add_argument("--config", type=Path, default=None,
+                        help="mesh settings (the mesh.json that `mediamesh up` writes, or TOML)")
+    args = parser.parse_args()
+    settings = load_settings(args.config)
+    configure_logging(part, settings.log_level)
+    asyncio.run(serve(part, settings, build, readiness))

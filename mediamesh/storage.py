@@ -1,0 +1,202 @@
+"""Where media lives: resolve a MediaRef to a local file and publish outputs as MediaRefs.
+
+Backends: the local media root (the embedded default; no path may leave it, symlinks
+included), the NATS JetStream object store (`nats-object://bucket/name`), and inline bytes up
+to a configured limit. Services only ever see local paths.
+"""
+from __future__ import annotations
+
+import contextlib
+import shutil
+import tempfile
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+from urllib.parse import unquote, urlparse
+
+from mediamesh.errors import (
+    InlineDataTooLarge,
+    InvalidArgument,
+    MediaNotFound,
+    MeshError,
+    PathOutsideMediaRoot,
+    StatusCode,
+    StorageUnavailable,
+    UriSchemeNotAllowed,
+)
+
+NATS_OBJECT_SCHEME = "nats-object"
+OUTPUTS_DIR = "outputs"
+
+
+class MediaRefLike(Protocol):
+    """The fields of mediamesh.v1.MediaRef we read (kept structural: no proto import here)."""
+
+    uri: str
+    inline_data: bytes
+    name: str
+
+    def WhichOneof(self, group: str) -> str | None: ...  # noqa: N802 - protobuf API
+
+
+@dataclass(frozen=True)
+class StoredOutput:
+    """An output file written by a service, and the URI clients use to fetch it."""
+
+    path: Path
+    uri: str
+
+
+class MediaStore:
+    """Resolves input references and places outputs, confined to one media root."""
+
+    def __init__(self, media_root: Path, *, inline_limit_bytes: int, nats_url: str | None = None,
+                 scratch_dir: Path | None = None) -> None:
+        self.root = media_root.resolve()
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.inline_limit_bytes = inline_limit_bytes
+        self.nats_url = nats_url
+        self.scratch_dir = scratch_dir or Path(tempfile.gettempdir())
+        self._nats: object | None = None
+
+    # Confinement ---------------------------------------------------------------------
+
+    def confine(self, path_text: str, field_name: str = "uri") -> Path:
+        """The absolute path of `path_text` (relative to the root), guaranteed inside it."""
+        if "\x00" in path_text:
+            raise InvalidArgument(f"{field_name} contains a NUL byte", field_name=field_name)
+        if not path_text.strip():
+            raise InvalidArgument(f"{field_name} is empty: give a path inside the media root",
+                                  field_name=field_name)
+        candidate = Path(path_text)
+        joined = candidate if candidate.is_absolute() else self.root / candidate
+        resolved = joined.resolve()  # follows symlinks, so a link out of the root is caught
+        if resolved != self.root and not resolved.is_relative_to(self.root):
+            raise PathOutsideMediaRoot(
+                f"{field_name} '{path_text}' resolves outside the media root {self.root}; "
+                "use a path inside it (no '..', no absolute paths elsewhere, no symlinks out)",
+                resource=path_text, field_name=field_name)
+        return resolved
+
+    def relative_uri(self, path: Path) -> str:
+        return path.resolve().relative_to(self.root).as_posix()
+
+    # Inputs ----------------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def local_file(self, ref: MediaRefLike, field_name: str = "input") -> AsyncIterator[Path]:
+        """A local file holding the referenced media for the duration of the block."""
+        kind = ref.WhichOneof("source")
+        if kind is None:
+            raise InvalidArgument(f"{field_name} is empty: set {field_name}.uri (a path in the "
+                                  f"media root) or {field_name}.inline_data",
+                                  field_name=field_name)
+        if kind == "inline_data":
+            data = ref.inline_data
+            if len(data) > self.inline_limit_bytes:
+                raise InlineDataTooLarge(
+                    f"{field_name}.inline_data is {len(data)} bytes, over the inline limit of "
+                    f"{self.inline_limit_bytes} bytes; put the file in the media root or the "
+                    "object store and pass its uri", field_name=f"{field_name}.inline_data",
+                    limit=self.inline_limit_bytes)
+            if not data:
+                raise InvalidArgument(f"{field_name}.inline_data is empty",
+                                      field_name=f"{field_name}.inline_data")
+            with self._scratch_file(ref.name or "inline.bin") as path:
+                path.write_bytes(data)
+                yield path
+            return
+        uri = ref.uri
+        parsed = urlparse(uri)
+        scheme = parsed.scheme.lower()
+        if scheme in ("", "file"):
+            path_text = unquote(parsed.path) if scheme == "file" else uri
+            path = self.confine(path_text, f"{field_name}.uri")
+            if not path.is_file():
+                raise MediaNotFound(f"{field_name}.uri '{uri}' does not exist in the media root "
+                                    f"{self.root}", resource=uri)
+            yield path
+            return
+        if scheme == NATS_OBJECT_SCHEME:
+            with self._scratch_file(Path(parsed.path).name or "object.bin") as path:
+                await self._nats_get(parsed.netloc, parsed.path.lstrip("/"), path, uri)
+                yield path
+            return
+        raise UriSchemeNotAllowed(
+            f"{field_name}.uri scheme '{scheme}:' is not allowed; use a path in the media root "
+            f"or {NATS_OBJECT_SCHEME}://bucket/name", field_name=f"{field_name}.uri")
+
+    @contextlib.contextmanager
+    def _scratch_file(self, name: str) -> "contextlib.Generator[Path, None, None]":  # type: ignore[name-defined]
+        self.scratch_dir.mkdir(parents=True, exist_ok=True)
+        folder = Path(tempfile.mkdtemp(prefix="mm-", dir=self.scratch_dir))
+        try:
+            yield folder / Path(name).name
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    # Outputs ---------------------------------------------------------------------------
+
+    def output_path(self, uri: str, extension: str, *, overwrite: bool = False,
+                    field_name: str = "output.uri") -> StoredOutput:
+        """Where to write an output: `uri` in the media root, or a fresh name under outputs/."""
+        extension = extension.lstrip(".")
+        if not uri:
+            path = self.root / OUTPUTS_DIR / f"{uuid.uuid4().hex}.{extension}"
+        else:
+            parsed = urlparse(uri)
+            if parsed.scheme not in ("", "file"):
+                raise UriSchemeNotAllowed(f"{field_name} must be a path in the media root "
+                                          f"(got scheme '{parsed.scheme}:')", field_name=field_name)
+            path = self.confine(unquote(parsed.path) if parsed.scheme else uri, field_name)
+            if path.exists() and not overwrite:
+                raise MeshError(f"{field_name} '{uri}' already exists; set output.overwrite "
+                                "or choose another name", StatusCode.FAILED_PRECONDITION,
+                                "OUTPUT_EXISTS", field_name=field_name, resource=uri)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return StoredOutput(path, self.relative_uri(path))
+
+    # NATS object store -------------------------------------------------------------------
+
+    async def _object_store(self, bucket: str):  # type: ignore[no-untyped-def]
+        import nats
+        from nats.js.errors import BucketNotFoundError
+
+        if not self.nats_url:
+            raise StorageUnavailable("no NATS configured for nats-object:// URIs")
+        try:
+            if self._nats is None:
+                self._nats = await nats.connect(self.nats_url, connect_timeout=2,
+                                                max_reconnect_attempts=2)
+            js = self._nats.jetstream()  # type: ignore[attr-defined]
+            return await js.object_store(bucket)
+        except BucketNotFoundError as exc:
+            raise MediaNotFound(f"object store bucket '{bucket}' does not exist",
+                                resource=bucket) from exc
+        except (OSError, TimeoutError, nats.errors.NoServersError) as exc:
+            raise StorageUnavailable(f"NATS at {self.nats_url} is unreachable: {exc}",
+                                     resource=bucket) from exc
+
+    async def _nats_get(self, bucket: str, name: str, target: Path, uri: str) -> None:
+        from nats.js.errors import ObjectNotFoundError
+
+        store = await self._object_store(bucket)
+        try:
+            result = await store.get(name)
+        except ObjectNotFoundError as exc:
+            raise MediaNotFound(f"object '{name}' not found in bucket '{bucket}'",
+                                resource=uri) from exc
+        target.write_bytes(result.data or b"")
+
+    async def put_object(self, bucket: str, name: str, source: Path) -> str:
+        """Upload a local file to the object store; returns its nats-object:// URI."""
+        store = await self._object_store(bucket)
+        await store.put(name, source.read_bytes())
+        return f"{NATS_OBJECT_SCHEME}://{bucket}/{name}"
+
+    async def close(self) -> None:
+        if self._nats is not None:
+            await self._nats.close()  # type: ignore[attr-defined]
+            self._nats = None

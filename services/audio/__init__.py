@@ -1,0 +1,1 @@
+"""AudioService: see proto/mediamesh/v1/audio.proto for the contract."""

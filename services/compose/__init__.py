@@ -1,0 +1,1 @@
+"""ComposeService: see proto/mediamesh/v1/compose.proto for the contract."""

@@ -1,0 +1,1 @@
+"""TextService: see proto/mediamesh/v1/text.proto for the contract."""

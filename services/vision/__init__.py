@@ -1,0 +1,1 @@
+"""VisionService: see proto/mediamesh/v1/vision.proto for the contract."""

@@ -1,0 +1,7 @@
+"""python -m services.vision --config mesh.json"""
+from mediamesh.service_runtime import run_service, triton_models_ready
+from services.vision.green_screen import MODEL as GREEN_KEYER
+from services.vision.servicer import bindings
+
+if __name__ == "__main__":
+    run_service("vision", bindings, triton_models_ready([GREEN_KEYER]))
