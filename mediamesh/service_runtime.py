@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mediamesh.config import Settings, load_settings
+from mediamesh.diagnostics import diagnostics_binding
 from mediamesh.grpc_server import MeshServer, ServiceBinding
 from mediamesh.inference import TritonClient
 from mediamesh.logs import configure_logging, get_logger
@@ -73,7 +74,8 @@ async def _track_readiness(server: MeshServer, ctx: ServiceContext, readiness: R
 async def serve(part: str, settings: Settings, build: BuildBindings,
                 readiness: Readiness | None = None) -> None:
     ctx = ServiceContext.from_settings(settings)
-    server = MeshServer(build(ctx), settings.service_address(part),
+    bindings = [*build(ctx), diagnostics_binding(ctx.triton)]
+    server = MeshServer(bindings, settings.service_address(part),
                         max_message_bytes=settings.grpc_max_message_bytes,
                         shutdown_grace_s=settings.shutdown_grace_s)
     await server.start()

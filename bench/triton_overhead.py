@@ -1,0 +1,141 @@
+"""What does a mesh service add on top of Triton? p50/p99 of a tiny call, side by side.
+
+Starts its own embedded mesh on free ports (or uses a running one with --state-dir), then
+measures in interleaved rounds, so machine noise hits every path alike:
+  grpc_floor      grpc.health Check on the vision service (one gRPC hop, no Triton)
+  triton_direct   green_keyer on an 8x8 frame, tritonclient -> Triton
+  via_service     the same call, client -> vision DiagnosticsService.ProbeModel -> Triton
+Target (issue 2): via_service - triton_direct < 1 ms at p50. Prints a table, writes JSON.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import grpc
+import numpy as np
+import tritonclient.grpc.aio as triton_aio
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from rich.console import Console
+from rich.table import Table
+from tritonclient.grpc import InferInput, InferRequestedOutput
+
+from mediamesh.config import Settings, load_settings
+from mediamesh.diagnostics import numpy_to_tensor
+from mediamesh.grpc_server import grpc_options
+from mediamesh.mesh import control
+from mediamesh.mesh.ports import free_port_base
+from mediamesh.models import registry
+from mediamesh.v1 import diagnostics_pb2, diagnostics_pb2_grpc
+
+MODEL = "green_keyer"
+
+
+def tiny_inputs() -> dict[str, np.ndarray]:
+    image = np.random.default_rng(0).integers(0, 256, (1, 8, 8, 3), dtype=np.uint8)
+    params = np.array([[0, 1, 0, 20, 100, 0.8]], dtype=np.float32)
+    return {"image": image, "params": params}
+
+
+async def measure(settings: Settings, rounds: int, per_round: int) -> dict[str, list[float]]:
+    inputs = tiny_inputs()
+    triton = triton_aio.InferenceServerClient(settings.triton_address)
+    triton_inputs = []
+    for name, array in inputs.items():
+        tensor = InferInput(name, list(array.shape), "UINT8" if array.dtype == np.uint8 else "FP32")
+        tensor.set_data_from_numpy(array)
+        triton_inputs.append(tensor)
+    outputs = [InferRequestedOutput("alpha"), InferRequestedOutput("foreground")]
+    channel = grpc.aio.insecure_channel(settings.service_address("vision"),
+                                        options=grpc_options(settings.grpc_max_message_bytes))
+    probe = diagnostics_pb2_grpc.DiagnosticsServiceStub(channel)
+    health = health_pb2_grpc.HealthStub(channel)
+    request = diagnostics_pb2.ProbeModelRequest(
+        model=MODEL, inputs=[numpy_to_tensor(n, a) for n, a in inputs.items()],
+        outputs=["alpha", "foreground"])
+
+    async def grpc_floor() -> None:
+        await health.Check(health_pb2.HealthCheckRequest(service=""), timeout=5)
+
+    async def triton_direct() -> None:
+        await triton.infer(MODEL, triton_inputs, outputs=outputs, client_timeout=5)
+
+    async def via_service() -> None:
+        await probe.ProbeModel(request, timeout=5)
+
+    paths = {"grpc_floor": grpc_floor, "triton_direct": triton_direct, "via_service": via_service}
+    samples: dict[str, list[float]] = {name: [] for name in paths}
+    for call in paths.values():  # warm-up: connections, first-call costs
+        for _ in range(50):
+            await call()
+    for _ in range(rounds):
+        for name, call in paths.items():
+            for _ in range(per_round):
+                started = time.perf_counter()
+                await call()
+                samples[name].append((time.perf_counter() - started) * 1000)
+    await channel.close()
+    await triton.close()
+    return samples
+
+
+def summarise(samples: dict[str, list[float]]) -> dict[str, dict[str, float]]:
+    return {name: {"p50_ms": float(np.percentile(v, 50)), "p99_ms": float(np.percentile(v, 99)),
+                   "mean_ms": float(np.mean(v)), "calls": len(v)} for name, v in samples.items()}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--state-dir", type=Path, help="use the mesh already running here")
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--per-round", type=int, default=200)
+    parser.add_argument("--out", type=Path, default=Path("bench/results/triton_overhead.json"))
+    args = parser.parse_args()
+    console = Console()
+    own_mesh = args.state_dir is None
+    if own_mesh:
+        state = Path(tempfile.mkdtemp(prefix="mm-bench-"))
+        settings = load_settings(state_dir=state, port_base=free_port_base())
+        registry.build(settings.model_repository)
+        with console.status("starting a mesh for the benchmark..."):
+            control.up(settings, timeout_s=120)
+    else:
+        settings = load_settings(state_dir=args.state_dir)
+    try:
+        samples = asyncio.run(measure(settings, args.rounds, args.per_round))
+    finally:
+        if own_mesh:
+            control.down(settings)
+    stats = summarise(samples)
+    added_p50 = stats["via_service"]["p50_ms"] - stats["triton_direct"]["p50_ms"]
+    added_p99 = stats["via_service"]["p99_ms"] - stats["triton_direct"]["p99_ms"]
+    table = Table(title=f"tiny call ({MODEL}, 8x8 frame), sequential, "
+                        f"{args.rounds} interleaved rounds x {args.per_round}")
+    for column in ("path", "p50 ms", "p99 ms", "mean ms", "calls"):
+        table.add_column(column)
+    for name, s in stats.items():
+        table.add_row(name, f"{s['p50_ms']:.3f}", f"{s['p99_ms']:.3f}", f"{s['mean_ms']:.3f}",
+                      str(s["calls"]))
+    console.print(table)
+    verdict = "meets" if added_p50 < 1.0 else "MISSES"
+    console.print(f"service adds {added_p50:.3f} ms at p50 ({added_p99:.3f} ms at p99): "
+                  f"{verdict} the < 1 ms p50 target")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({
+        "benchmark": "triton_overhead", "model": MODEL, "stats": stats,
+        "service_added_p50_ms": added_p50, "service_added_p99_ms": added_p99,
+        "target_added_p50_ms": 1.0, "meets_target": added_p50 < 1.0,
+        "machine": {"python": sys.version.split()[0], "platform": platform.platform()},
+    }, indent=2))
+    console.print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
