@@ -142,7 +142,8 @@ def logs(part: Annotated[Optional[str], typer.Argument(help="one part, e.g. visi
         return
     from mediamesh.mesh.logtail import follow_files
 
-    follow_files(files, lines, follow, console.print)
+    # plain print: log lines are JSON and must not be re-wrapped or styled
+    follow_files(files, lines, follow, lambda line: print(line, flush=True))
 
 
 @models_app.command("build")

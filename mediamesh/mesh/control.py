@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import socket
+from urllib.parse import urlparse
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,12 +39,39 @@ def _port_in_use(host: str, port: int) -> bool:
     return False
 
 
+def _reachable(address: str, timeout_s: float = 2.0) -> bool:
+    """Does anything accept TCP connections at host:port (or a nats:// URL)?"""
+    hostport = urlparse(address).netloc if "://" in address else address
+    host, _, port = hostport.rpartition(":")
+    try:
+        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout_s):
+            return True
+    except (OSError, ValueError):
+        return False
+
+
+def _own_ports(settings: Settings) -> dict[str, int]:
+    """The ports this mesh itself listens on (external servers are not ours to bind)."""
+    skip = set()
+    if not settings.embedded_nats:
+        skip |= {"nats", "nats_monitor"}
+    if not settings.embedded_triton:
+        skip |= {"triton_grpc", "triton_http", "triton_metrics"}
+    return {k: v for k, v in settings.ports().items() if k not in skip}
+
+
 def preflight(settings: Settings) -> None:
     """Fail early, in one line each, on what would make `up` hang or crash-loop."""
+    if not settings.embedded_nats and not _reachable(settings.nats_address):
+        raise MeshError(f"NATS at {settings.nats_address} is unreachable; start it, fix "
+                        "MEDIAMESH_NATS_URL, or set MEDIAMESH_EMBEDDED_NATS=true")
+    if not settings.embedded_triton and not _reachable(settings.triton_address):
+        raise MeshError(f"Triton at {settings.triton_address} is unreachable; start it, fix "
+                        "MEDIAMESH_TRITON_URL, or set MEDIAMESH_EMBEDDED_TRITON=true")
     missing = registry.missing(settings.model_repository)
     if missing and settings.embedded_triton:
         raise MeshError(f"models not built: {', '.join(missing)}; run `mediamesh models build`")
-    busy = [f"{name} ({port})" for name, port in settings.ports().items()
+    busy = [f"{name} ({port})" for name, port in _own_ports(settings).items()
             if _port_in_use(settings.host, port)]
     if busy:
         raise MeshError(f"ports already in use: {', '.join(busy)}; stop the other mesh "

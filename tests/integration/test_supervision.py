@@ -1,0 +1,154 @@
+"""Supervision and faults on the real mesh: killed parts come back, Triton down is a clear
+UNAVAILABLE, two meshes configured apart coexist, and start-up problems are one-line errors."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import grpc
+import numpy as np
+import pytest
+
+from mediamesh import media
+from mediamesh.client import MeshClient
+from mediamesh.config import Settings, load_settings
+from mediamesh.grpc_errors import error_info
+from mediamesh.mesh import control
+from mediamesh.mesh.health import grpc_health
+from mediamesh.mesh.ports import free_port_base
+from mediamesh.mesh.supervisor import MeshSupervisor
+from mediamesh.v1 import common_pb2, vision_pb2
+
+
+def wait_for(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+
+
+def pid_of(settings: Settings, part: str) -> int:
+    return next(p.pid for p in MeshSupervisor(settings).processes() if p.name == part)
+
+
+def all_healthy(settings: Settings) -> bool:
+    rows, _ = control.status(settings)
+    return all(r.health.healthy for r in rows)
+
+
+def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "mediamesh.cli", *args], capture_output=True,
+                          text=True, timeout=180, env={**os.environ, **(env or {})})
+
+
+def key_request() -> vision_pb2.KeyGreenScreenRequest:
+    image = np.full((32, 48, 3), (40, 200, 60), np.uint8)
+    image[8:24, 16:32] = (200, 150, 130)
+    return vision_pb2.KeyGreenScreenRequest(
+        input=common_pb2.MediaRef(inline_data=media.encode_image(image), name="k.png"))
+
+
+def test_a_killed_service_is_restarted_and_reported(mesh: Settings) -> None:
+    before = pid_of(mesh, "audio")
+    os.kill(before, signal.SIGKILL)
+    wait_for(lambda: pid_of(mesh, "audio") not in (0, before), 30, "audio to be restarted")
+    wait_for(lambda: grpc_health(mesh.service_address("audio"))[0], 30, "audio health")
+    wait_for(lambda: control.deaths_by_part(mesh).get("audio", 0) >= 1, 10,
+             "the watchdog to report the death")
+    rows, _ = control.status(mesh)
+    assert next(r for r in rows if r.name == "audio").deaths >= 1
+
+
+async def test_triton_down_is_unavailable_then_recovers(mesh: Settings,
+                                                        client: MeshClient) -> None:
+    supervisor = MeshSupervisor(mesh)
+    supervisor._rpc.supervisor.stopProcess("triton", True)
+    try:
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await MeshClient.run_job(client.vision.KeyGreenScreen(key_request(), timeout=60))
+        assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert error_info(caught.value)[0] == "INFERENCE_UNAVAILABLE"
+        assert "mediamesh" in caught.value.details()
+        service = "mediamesh.v1.VisionService"
+        wait_for(lambda: grpc_health(mesh.service_address("vision"), 1, service)[1]
+                 == "NOT_SERVING", 10, "vision readiness to drop")
+        assert grpc_health(mesh.service_address("vision"))[0]  # still live
+    finally:
+        supervisor._rpc.supervisor.startProcess("triton", True)
+    wait_for(lambda: all_healthy(mesh), 60, "the mesh to be healthy again")
+    result = await MeshClient.run_job(client.vision.KeyGreenScreen(key_request(), timeout=60))
+    assert result.frames == 1
+
+
+def test_a_killed_triton_is_restarted(mesh: Settings) -> None:
+    before = pid_of(mesh, "triton")
+    os.kill(before, signal.SIGKILL)
+    wait_for(lambda: pid_of(mesh, "triton") not in (0, before), 30, "triton to be restarted")
+    wait_for(lambda: all_healthy(mesh), 90, "the mesh to be healthy again")
+
+
+def test_two_meshes_configured_apart_coexist(mesh: Settings, tmp_path: Path) -> None:
+    other = load_settings(state_dir=tmp_path / "other", port_base=free_port_base(),
+                          embedded_triton=False, triton_url=mesh.triton_address)
+    try:
+        control.up(other, timeout_s=60)
+        assert all_healthy(other) and all_healthy(mesh)
+        assert set(other.ports().values()).isdisjoint(mesh.ports().values())
+        pids = {p.pid for p in MeshSupervisor(other).processes()}
+        assert pids.isdisjoint(p.pid for p in MeshSupervisor(mesh).processes())
+    finally:
+        assert control.down(other)
+    assert all_healthy(mesh)  # stopping one mesh leaves the other alone
+    for port in other.ports().values():
+        with socket.socket() as probe:  # every port of the stopped mesh is free again
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as servers bind
+            probe.bind((other.host, port))
+    assert not MeshSupervisor(other).is_running()
+
+
+def test_up_refuses_busy_ports_in_one_line(mesh: Settings, tmp_path: Path) -> None:
+    result = cli("--state-dir", str(tmp_path / "clash"), "--port-base", str(mesh.port_base), "up")
+    assert result.returncode == 1
+    assert "ports already in use" in result.stderr and "MEDIAMESH_PORT_BASE" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_up_refuses_unbuilt_models(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    (repo / "green_keyer").mkdir(parents=True)
+    result = cli("--state-dir", str(tmp_path / "s"), "--port-base", str(free_port_base()), "up",
+                 env={"MEDIAMESH_MODEL_REPOSITORY": str(repo)})
+    assert result.returncode == 1
+    assert "models not built: green_keyer" in result.stderr
+    assert "mediamesh models build" in result.stderr
+
+
+def test_up_with_unreachable_nats_says_so(tmp_path: Path) -> None:
+    dead = free_port_base()
+    result = cli("--state-dir", str(tmp_path / "s"), "--port-base", str(free_port_base()), "up",
+                 env={"MEDIAMESH_EMBEDDED_NATS": "false",
+                      "MEDIAMESH_NATS_URL": f"nats://127.0.0.1:{dead}",
+                      "MEDIAMESH_EMBEDDED_TRITON": "false",
+                      "MEDIAMESH_TRITON_URL": f"127.0.0.1:{dead + 1}"})
+    assert result.returncode == 1
+    assert "NATS" in result.stderr and f"{dead}" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_unknown_model_build_is_one_line(tmp_path: Path) -> None:
+    result = cli("models", "build", "no_such_model")
+    assert result.returncode == 1
+    assert "unknown model 'no_such_model'" in result.stderr and "green_keyer" in result.stderr
+
+
+def test_status_without_a_mesh_says_how_to_start(tmp_path: Path) -> None:
+    result = cli("--state-dir", str(tmp_path / "none"), "status")
+    assert result.returncode == 1 and "mediamesh up" in result.stderr

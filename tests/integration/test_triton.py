@@ -1,0 +1,87 @@
+"""The shared Triton client against the real server, and the diagnostics probe."""
+from __future__ import annotations
+
+import grpc
+import numpy as np
+import pytest
+
+from mediamesh.config import Settings
+from mediamesh.diagnostics import numpy_to_tensor, tensor_to_numpy
+from mediamesh.errors import InferenceUnavailable, ModelNotFound
+from mediamesh.grpc_errors import error_info
+from mediamesh.inference import TritonClient
+from mediamesh.mesh.ports import free_port_base
+from mediamesh.models.green_keyer import key_reference
+from mediamesh.v1 import diagnostics_pb2, diagnostics_pb2_grpc
+
+
+def inputs(batch: int = 3) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(batch)
+    image = rng.integers(0, 256, (batch, 24, 32, 3), dtype=np.uint8)
+    params = np.tile(np.array([0, 1, 0, 20, 100, 0.8], np.float32), (batch, 1))
+    params[-1] = [0, 0, 1, 10, 60, 0.5]  # per-frame parameters survive batching
+    return {"image": image, "params": params}
+
+
+async def test_triton_runs_the_keyer_exactly(mesh: Settings) -> None:
+    client = TritonClient(mesh.triton_address)
+    try:
+        feed = inputs()
+        out = await client.infer("green_keyer", feed, ["alpha", "foreground"])
+        alpha, foreground = key_reference(feed["image"], feed["params"])
+        assert np.array_equal(out["alpha"], alpha)
+        assert np.array_equal(out["foreground"], foreground)
+    finally:
+        await client.close()
+
+
+async def test_concurrent_requests_are_split_back_correctly(mesh: Settings) -> None:
+    import asyncio
+
+    client = TritonClient(mesh.triton_address)
+    try:
+        feeds = [inputs(b) for b in (1, 2, 3, 1, 2, 3, 1, 2)]
+        outs = await asyncio.gather(*[client.infer("green_keyer", f, ["alpha"]) for f in feeds])
+        for feed, out in zip(feeds, outs):
+            assert np.array_equal(out["alpha"], key_reference(feed["image"], feed["params"])[0])
+    finally:
+        await client.close()
+
+
+async def test_unknown_model_is_a_clear_error(mesh: Settings) -> None:
+    client = TritonClient(mesh.triton_address)
+    try:
+        with pytest.raises(ModelNotFound, match="mediamesh models build"):
+            await client.infer("no_such_model", inputs(), ["alpha"])
+    finally:
+        await client.close()
+
+
+async def test_triton_down_is_unavailable_after_retries() -> None:
+    client = TritonClient(f"127.0.0.1:{free_port_base()}", timeout_s=3, retries=2,
+                          backoff_s=0.05)
+    try:
+        with pytest.raises(InferenceUnavailable, match="mediamesh up"):
+            await client.infer("green_keyer", inputs(), ["alpha"])
+        assert not await client.is_ready()
+    finally:
+        await client.close()
+
+
+async def test_probe_model_through_a_service(mesh: Settings) -> None:
+    feed = inputs()
+    request = diagnostics_pb2.ProbeModelRequest(
+        model="green_keyer", inputs=[numpy_to_tensor(n, a) for n, a in feed.items()],
+        outputs=["alpha"])
+    async with grpc.aio.insecure_channel(mesh.service_address("audio")) as channel:
+        stub = diagnostics_pb2_grpc.DiagnosticsServiceStub(channel)
+        reply = await stub.ProbeModel(request, timeout=10)
+        assert np.array_equal(tensor_to_numpy(reply.outputs[0]),
+                              key_reference(feed["image"], feed["params"])[0])
+        assert 0 < reply.triton_ms <= reply.service_ms
+        request.model = "no_such_model"
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stub.ProbeModel(request, timeout=10)
+    assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert error_info(caught.value)[0] == "MODEL_NOT_FOUND"
+    assert "mediamesh models build" in caught.value.details()
