@@ -7,6 +7,7 @@ unless set on its own, so two meshes on one machine stay apart by changing one n
 from __future__ import annotations
 
 import os
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 
@@ -32,6 +33,8 @@ SERVICE_PORT_OFFSETS: dict[str, int] = {
 SERVICES: tuple[str, ...] = ("audio", "vision", "text", "compose")
 
 CONFIG_ENV = "MEDIAMESH_CONFIG"
+#: The config file passed to `load_settings` (beats MEDIAMESH_CONFIG; never leaks into env).
+_config_file: ContextVar[Path | None] = ContextVar("mediamesh_config_file", default=None)
 
 
 class Settings(BaseSettings):
@@ -80,9 +83,13 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        config_file = os.environ.get(CONFIG_ENV)
-        if config_file:
-            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
+        explicit = _config_file.get()
+        config_file = explicit or (Path(os.environ[CONFIG_ENV]) if os.environ.get(CONFIG_ENV)
+                                   else None)
+        if config_file is not None:
+            if not config_file.is_file():
+                raise ValueError(f"config file {config_file} does not exist")
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
         return tuple(sources)
 
     @model_validator(mode="after")
@@ -101,6 +108,9 @@ class Settings(BaseSettings):
             if getattr(self, name) is None:
                 object.__setattr__(self, name, value)
         object.__setattr__(self, "state_dir", self.state_dir.expanduser().resolve())
+        if "%" in str(self.state_dir):
+            raise ValueError(f"state_dir {self.state_dir} contains '%', which the process "
+                             "supervisor expands in paths; choose a directory without it")
         if self.media_root is None:
             object.__setattr__(self, "media_root", self.state_dir / "media")
         object.__setattr__(self, "media_root", Path(self.media_root).expanduser().resolve())
@@ -142,10 +152,14 @@ class Settings(BaseSettings):
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
     """Settings from a config file (TOML or the JSON that `up` writes), env and overrides."""
+    if config_file is not None and not config_file.is_file():
+        raise ValueError(f"config file {config_file} does not exist")
     if config_file is not None and config_file.suffix == ".json":
         data = Settings.model_validate_json(config_file.read_text()).model_dump()
         data.update({k: v for k, v in overrides.items() if v is not None})
         return Settings(**data)
-    if config_file is not None:
-        os.environ[CONFIG_ENV] = str(config_file)
-    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    token = _config_file.set(config_file)
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    finally:
+        _config_file.reset(token)

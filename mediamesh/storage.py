@@ -132,8 +132,9 @@ class MediaStore:
     def _scratch_file(self, name: str) -> "contextlib.Generator[Path, None, None]":  # type: ignore[name-defined]
         self.scratch_dir.mkdir(parents=True, exist_ok=True)
         folder = Path(tempfile.mkdtemp(prefix="mm-", dir=self.scratch_dir))
+        safe = Path(name).name  # only the last component: a name never picks the folder
         try:
-            yield folder / Path(name).name
+            yield folder / (safe if safe not in ("", ".", "..") else "media.bin")
         finally:
             shutil.rmtree(folder, ignore_errors=True)
 

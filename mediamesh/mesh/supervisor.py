@@ -58,17 +58,27 @@ def socket_path(settings: Settings) -> Path:
     return Path(tempfile.gettempdir()) / f"mediamesh-{digest}.sock"
 
 
+def _esc(value: object) -> str:
+    """supervisord expands %(name)s in values: a literal % must be doubled."""
+    return str(value).replace("%", "%%")
+
+
 def _quote_env(environment: dict[str, str]) -> str:
-    return ",".join(f'{k}="{v}"'.replace("%", "%%") for k, v in environment.items())
+    """KEY="value",... as supervisord parses it (its lexer has no escape for a quote)."""
+    for key, value in environment.items():
+        if '"' in value:
+            raise ValueError(f"environment value of {key} contains a double quote, which "
+                             f"supervisord cannot carry: {value!r}")
+    return ",".join(f'{k}="{_esc(v)}"' for k, v in environment.items())
 
 
 def _program(part: Part, settings: Settings) -> str:
-    command = " ".join(_shell_word(w) for w in part.command).replace("%", "%%")
+    command = _esc(" ".join(_shell_word(w) for w in part.command))
     env = {"MEDIAMESH_PART": part.name, "PYTHONUNBUFFERED": "1", **part.environment}
     return f"""
 [program:{part.name}]
 command={command}
-directory={settings.state_dir}
+directory={_esc(settings.state_dir)}
 priority={part.priority}
 autostart=true
 autorestart=true
@@ -79,7 +89,7 @@ stopwaitsecs={part.stop_wait_s}
 stopasgroup=true
 killasgroup=true
 redirect_stderr=true
-stdout_logfile={logs_dir(settings) / (part.name + '.log')}
+stdout_logfile={_esc(logs_dir(settings) / (part.name + '.log'))}
 stdout_logfile_maxbytes=20MB
 stdout_logfile_backups=3
 environment={_quote_env(env)}
@@ -93,18 +103,19 @@ def _shell_word(word: str) -> str:
 def render_config(parts: Sequence[Part], settings: Settings) -> str:
     """supervisord.conf for this mesh."""
     sock = socket_path(settings)
-    watchdog = f"{sys.executable} -m mediamesh.mesh.watchdog {events_file(settings)}"
+    watchdog = _esc(f"{sys.executable} -m mediamesh.mesh.watchdog {events_file(settings)}")
+    logs = logs_dir(settings)
     header = f"""
 [unix_http_server]
-file={sock}
+file={_esc(sock)}
 chmod=0700
 
 [supervisord]
-logfile={logs_dir(settings) / 'supervisord.log'}
-pidfile={settings.state_dir / 'supervisord.pid'}
-childlogdir={logs_dir(settings)}
+logfile={_esc(logs / 'supervisord.log')}
+pidfile={_esc(settings.state_dir / 'supervisord.pid')}
+childlogdir={_esc(logs)}
 identifier=mediamesh-{settings.port_base}
-directory={settings.state_dir}
+directory={_esc(settings.state_dir)}
 nodaemon=false
 silent=true
 
@@ -112,14 +123,14 @@ silent=true
 supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
 
 [supervisorctl]
-serverurl=unix://{sock}
+serverurl=unix://{_esc(sock)}
 
 [eventlistener:watchdog]
 command={watchdog}
 events=PROCESS_STATE_EXITED,PROCESS_STATE_BACKOFF,PROCESS_STATE_FATAL,PROCESS_STATE_RUNNING
 autorestart=true
 priority=1
-stderr_logfile={logs_dir(settings) / 'watchdog.log'}
+stderr_logfile={_esc(logs / 'watchdog.log')}
 """
     return header + "".join(_program(p, settings) for p in parts)
 
