@@ -152,3 +152,29 @@ def test_unknown_model_build_is_one_line(tmp_path: Path) -> None:
 def test_status_without_a_mesh_says_how_to_start(tmp_path: Path) -> None:
     result = cli("--state-dir", str(tmp_path / "none"), "status")
     assert result.returncode == 1 and "mediamesh up" in result.stderr
+
+
+async def test_sigterm_drains_in_flight_jobs(mesh: Settings, client: MeshClient) -> None:
+    from mediamesh.synth import green_screen as synth
+
+    assert mesh.media_root is not None
+    clip = mesh.media_root / "tests" / "drain.mp4"
+    clip.parent.mkdir(parents=True, exist_ok=True)
+    with media.VideoWriter(clip, 320, 180, 25.0) as writer:
+        for f in synth.render_clip(75, 25.0, 320, 180):
+            writer.write(f.rgb)
+    request = vision_pb2.KeyGreenScreenRequest(input=common_pb2.MediaRef(uri="tests/drain.mp4"))
+    stream = client.vision.KeyGreenScreen(request, timeout=120)
+    first = await stream.read()
+    assert first.WhichOneof("event") == "progress" and first.progress.fraction < 1.0
+    before = pid_of(mesh, "vision")
+    os.kill(before, signal.SIGTERM)  # as Kubernetes does on a rollout
+    wait_for(lambda: not grpc_health(mesh.service_address("vision"), 0.5)[0], 5,
+             "vision to stop serving new calls")
+    result = None
+    while (event := await stream.read()) is not grpc.aio.EOF:
+        if event.WhichOneof("event") == "result":
+            result = event.result
+    assert result is not None and result.frames == 75  # the in-flight job finished
+    wait_for(lambda: pid_of(mesh, "vision") not in (0, before), 30, "vision to come back")
+    wait_for(lambda: all_healthy(mesh), 30, "the mesh to be healthy again")
