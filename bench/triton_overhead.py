@@ -5,6 +5,9 @@ measures in interleaved rounds, so machine noise hits every path alike:
   grpc_floor      grpc.health Check on the vision service (one gRPC hop, no Triton)
   triton_direct   green_keyer on an 8x8 frame, tritonclient -> Triton
   via_service     the same call, client -> vision DiagnosticsService.ProbeModel -> Triton
+Also reported, from inside the service (ProbeModel's own timings): triton_from_service (the
+same Triton call, made by the service) and service_handler (the whole handler). So the
+table shows where the added time goes: the client->service hop, the handler, and Triton.
 Target (issue 2): via_service - triton_direct < 1 ms at p50. Prints a table, writes JSON.
 """
 from __future__ import annotations
@@ -66,8 +69,12 @@ async def measure(settings: Settings, rounds: int, per_round: int) -> dict[str, 
     async def triton_direct() -> None:
         await triton.infer(MODEL, triton_inputs, outputs=outputs, client_timeout=5)
 
+    inside: dict[str, list[float]] = {"triton_from_service": [], "service_handler": []}
+
     async def via_service() -> None:
-        await probe.ProbeModel(request, timeout=5)
+        reply = await probe.ProbeModel(request, timeout=5)
+        inside["triton_from_service"].append(reply.triton_ms)
+        inside["service_handler"].append(reply.service_ms)
 
     paths = {"grpc_floor": grpc_floor, "triton_direct": triton_direct, "via_service": via_service}
     samples: dict[str, list[float]] = {name: [] for name in paths}
@@ -82,7 +89,8 @@ async def measure(settings: Settings, rounds: int, per_round: int) -> dict[str, 
                 samples[name].append((time.perf_counter() - started) * 1000)
     await channel.close()
     await triton.close()
-    return samples
+    warmup = 50  # the first via_service calls were the warm-up
+    return {**samples, **{k: v[warmup:] for k, v in inside.items()}}
 
 
 def summarise(samples: dict[str, list[float]]) -> dict[str, dict[str, float]]:
