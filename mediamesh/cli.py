@@ -9,7 +9,7 @@ import asyncio
 import json
 import time
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -30,11 +30,11 @@ err = Console(stderr=True)
 
 _state: dict[str, object] = {}
 
-ConfigOpt = Annotated[Optional[Path], typer.Option("--config", "-c", help="TOML config file "
+ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="TOML config file "
                       "(or set MEDIAMESH_CONFIG)", envvar="MEDIAMESH_CONFIG")]
-StateOpt = Annotated[Optional[Path], typer.Option("--state-dir", help="where the mesh keeps "
+StateOpt = Annotated[Path | None, typer.Option("--state-dir", help="where the mesh keeps "
                      "logs, data and its control socket")]
-PortOpt = Annotated[Optional[int], typer.Option("--port-base", help="first of the mesh's ports; "
+PortOpt = Annotated[int | None, typer.Option("--port-base", help="first of the mesh's ports; "
                     "every port derives from it")]
 
 
@@ -131,7 +131,7 @@ def down() -> None:
 
 
 @app.command()
-def logs(part: Annotated[Optional[str], typer.Argument(help="one part, e.g. vision")] = None,
+def logs(part: Annotated[str | None, typer.Argument(help="one part, e.g. vision")] = None,
          follow: Annotated[bool, typer.Option("--follow", "-f")] = False,
          lines: Annotated[int, typer.Option("--lines", "-n")] = 50) -> None:
     """Show (and follow) the logs of one part or all parts."""
@@ -147,7 +147,7 @@ def logs(part: Annotated[Optional[str], typer.Argument(help="one part, e.g. visi
 
 
 @models_app.command("build")
-def models_build(names: Annotated[Optional[list[str]], typer.Argument()] = None,
+def models_build(names: Annotated[list[str] | None, typer.Argument()] = None,
                  force: Annotated[bool, typer.Option(help="rebuild existing files")] = False
                  ) -> None:
     """Export the models from their sources into the model repository."""
@@ -182,7 +182,7 @@ def models_list() -> None:
 @app.command()
 def key(input_path: Annotated[Path, typer.Argument(help="image or video on a green/blue screen")],
         output: Annotated[str, typer.Option(help="output path in the media root")] = "",
-        background: Annotated[Optional[Path], typer.Option(help="background image")] = None,
+        background: Annotated[Path | None, typer.Option(help="background image")] = None,
         mode: Annotated[str, typer.Option(help="composite | alpha | foreground")] = "composite"
         ) -> None:
     """Key a green screen through VisionService (and Triton), with a progress bar."""

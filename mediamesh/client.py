@@ -44,7 +44,7 @@ class MeshClient:
         self.workflow = workflow_pb2_grpc.WorkflowServiceStub(self._channels["orchestrator"])
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "MeshClient":
+    def from_settings(cls, settings: Settings) -> MeshClient:
         names = ("audio", "vision", "text", "compose", "orchestrator")
         return cls({n: settings.service_address(n) for n in names},
                    max_message_bytes=settings.grpc_max_message_bytes)
@@ -72,7 +72,7 @@ class MeshClient:
         for channel in self._channels.values():
             await channel.close()
 
-    async def __aenter__(self) -> "MeshClient":
+    async def __aenter__(self) -> MeshClient:
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -56,7 +56,8 @@ class Settings(BaseSettings):
     orchestrator_port: int | None = None
 
     state_dir: Path = Path(".mediamesh")
-    media_root: Path | None = None
+    # derived from state_dir when unset (<state_dir>/media)
+    media_root: Path = Field(default=None, validate_default=False)  # type: ignore[assignment]
     model_repository: Path = SOURCE_ROOT / "model_repository"
     workflows_dir: Path = SOURCE_ROOT / "workflows"
 
@@ -93,7 +94,7 @@ class Settings(BaseSettings):
         return tuple(sources)
 
     @model_validator(mode="after")
-    def _derive(self) -> "Settings":
+    def _derive(self) -> Settings:
         base = self.port_base
         defaults = {
             "nats_port": base,
@@ -111,9 +112,8 @@ class Settings(BaseSettings):
         if "%" in str(self.state_dir):
             raise ValueError(f"state_dir {self.state_dir} contains '%', which the process "
                              "supervisor expands in paths; choose a directory without it")
-        if self.media_root is None:
-            object.__setattr__(self, "media_root", self.state_dir / "media")
-        object.__setattr__(self, "media_root", Path(self.media_root).expanduser().resolve())
+        media_root = self.media_root if self.media_root is not None else self.state_dir / "media"
+        object.__setattr__(self, "media_root", Path(media_root).expanduser().resolve())
         object.__setattr__(self, "model_repository", self.model_repository.expanduser().resolve())
         ports = self.ports()
         clashes = {p for p in ports.values() if list(ports.values()).count(p) > 1}

@@ -64,7 +64,6 @@ async def run_demo(settings: Settings, out_dir: Path, console: Console) -> dict[
     if sick:
         raise JobError(f"parts not healthy: {', '.join(sick)}; see `mediamesh status`")
     root = settings.media_root
-    assert root is not None
     console.print("[bold]mediamesh demo[/bold]: green-screen keying through VisionService -> "
                   "Triton (the medley arrives with issue 4)")
     clip, backdrop, truth = render_inputs(root / "demo")
@@ -80,19 +79,19 @@ async def run_demo(settings: Settings, out_dir: Path, console: Console) -> dict[
     contact_sheet([clip, alpha, keyed], [0.5, 1.5, 2.5, 3.5], sheet)
     for path in (clip, keyed, alpha):
         shutil.copy2(path, out_dir / path.name)
-    report = {"frames": composite.frames, "seconds_of_video": composite.duration,
+    outputs = {"composite": str(out_dir / keyed.name), "alpha": str(out_dir / alpha.name),
+               "contact_sheet": str(sheet)}
+    report: dict[str, object] = {"frames": composite.frames, "seconds_of_video": composite.duration,
               "keying_wall_s": round(keyed_s, 2),
               "fps": round(composite.frames / keyed_s, 1),
-              "alpha_mae_vs_truth": round(mae, 4), "key_color": "green",
-              "outputs": {"composite": str(out_dir / keyed.name),
-                          "alpha": str(out_dir / alpha.name), "contact_sheet": str(sheet)}}
+              "alpha_mae_vs_truth": round(mae, 4), "key_color": "green", "outputs": outputs}
     (out_dir / "demo.json").write_text(json.dumps(report, indent=2))
     table = Table(title="demo result")
     table.add_column("what")
     table.add_column("value")
     for key_name in ("frames", "keying_wall_s", "fps", "alpha_mae_vs_truth"):
         table.add_row(key_name, str(report[key_name]))
-    for name, path in report["outputs"].items():  # type: ignore[union-attr]
-        table.add_row(name, path)
+    for name, where in outputs.items():
+        table.add_row(name, where)
     console.print(table)
     return report

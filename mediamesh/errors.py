@@ -7,10 +7,10 @@ from common.proto, plus BadRequest / ResourceInfo / QuotaFailure / RetryInfo whe
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 
-class StatusCode(str, Enum):
+class StatusCode(StrEnum):
     """The gRPC status codes domain code may choose (names match grpc.StatusCode)."""
 
     INVALID_ARGUMENT = "INVALID_ARGUMENT"

@@ -126,7 +126,7 @@ class ServiceBinding:
     service_name: str
 
     @classmethod
-    def of(cls, servicer: object, pb2: Any, pb2_grpc: Any, service: str) -> "ServiceBinding":
+    def of(cls, servicer: object, pb2: Any, pb2_grpc: Any, service: str) -> ServiceBinding:
         """Binding from the generated modules, e.g. `of(s, audio_pb2, audio_pb2_grpc, "AudioService")`."""
         return cls(servicer, getattr(pb2_grpc, f"add_{service}Servicer_to_server"),
                    pb2.DESCRIPTOR.services_by_name[service].full_name)

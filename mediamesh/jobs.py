@@ -24,7 +24,6 @@ class JobError(RuntimeError):
 def stage(settings: Settings, path: Path) -> common_pb2.MediaRef:
     """A MediaRef for a local file: its path in the media root (copied there if outside)."""
     root = settings.media_root
-    assert root is not None
     path = path.expanduser().resolve()
     if not path.is_file():
         raise JobError(f"{path} does not exist")

@@ -32,8 +32,8 @@ class ServiceContext:
     triton: TritonClient
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "ServiceContext":
-        store = MediaStore(settings.media_root,  # type: ignore[arg-type]
+    def from_settings(cls, settings: Settings) -> ServiceContext:
+        store = MediaStore(settings.media_root,
                            inline_limit_bytes=settings.inline_limit_bytes,
                            nats_url=settings.nats_address,
                            scratch_dir=settings.state_dir / "scratch")

@@ -129,7 +129,7 @@ class MediaStore:
             f"or {NATS_OBJECT_SCHEME}://bucket/name", field_name=f"{field_name}.uri")
 
     @contextlib.contextmanager
-    def _scratch_file(self, name: str) -> "contextlib.Generator[Path, None, None]":  # type: ignore[name-defined]
+    def _scratch_file(self, name: str) -> contextlib.Generator[Path, None, None]:  # type: ignore[name-defined]
         self.scratch_dir.mkdir(parents=True, exist_ok=True)
         folder = Path(tempfile.mkdtemp(prefix="mm-", dir=self.scratch_dir))
         safe = Path(name).name  # only the last component: a name never picks the folder

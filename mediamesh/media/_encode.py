@@ -10,7 +10,7 @@ import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from fractions import Fraction
-from typing import TypeAlias
+from typing import Any, TypeAlias, cast
 
 import av
 import numpy as np
@@ -103,7 +103,7 @@ def encode(
     container: OutputContainer, stream: Stream, frame: av.VideoFrame | av.AudioFrame | None
 ) -> None:
     """Encode one frame (None flushes the encoder) and mux the resulting packets."""
-    for packet in stream.encode(frame):
+    for packet in cast(Any, stream).encode(frame):  # PyAV's stubs omit Stream.encode
         container.mux(packet)
 
 
@@ -124,7 +124,7 @@ def add_video_stream(
     options: Mapping[str, str] | None = None,
 ) -> VideoStream:
     """Add a video stream whose time base is 1/fps, so frame ``i`` simply has pts ``i``."""
-    stream = container.add_stream(codec, rate=fps, time_base=1 / fps)
+    stream = cast(VideoStream, container.add_stream(codec, rate=fps, time_base=1 / fps))
     stream.width = width
     stream.height = height
     stream.pix_fmt = pix_fmt
@@ -178,9 +178,9 @@ class AudioEncoder:
         self._container = container
         self._sample_rate = sample_rate
         self._next_pts = 0
-        self.stream: AudioStream = container.add_stream(
+        self.stream = cast(AudioStream, container.add_stream(
             codec, rate=_encoder_rate(info, sample_rate)
-        )
+        ))
         self.stream.layout = layout_name(channels)
         preferred = [f for f in _SAMPLE_FORMAT_PREFERENCE if f in supported]
         if preferred:

@@ -109,7 +109,7 @@ def find_stream(container: InputContainer, kind: Literal["audio", "video"], name
 
 def is_undecodable_webp(container: InputContainer, stream: Stream) -> bool:
     """FFmpeg 8 opens animated WebP as 'webp_pipe' with a 0x0 stream it cannot decode."""
-    return container.format.name == "webp_pipe" and stream.codec_context.width == 0
+    return container.format.name == "webp_pipe" and getattr(stream.codec_context, "width", 0) == 0
 
 
 def stream_fps(stream: Stream) -> float | None:

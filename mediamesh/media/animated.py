@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from fractions import Fraction
 from itertools import chain
+from typing import Any, cast
 
 import av
 import numpy as np
@@ -84,7 +85,9 @@ def _uniform_frames(frames: Iterable[np.ndarray], channels: int | None) -> Itera
 def _palette_graph(width: int, height: int, time_base: Fraction) -> Graph:
     """buffer -> split -> palettegen -> paletteuse(frames, palette) -> buffersink."""
     graph = Graph()
-    source = graph.add_buffer(width=width, height=height, format="rgb24", time_base=time_base)
+    source = graph.add_buffer(width=width, height=height,
+                              format=cast(Any, "rgb24"),  # PyAV accepts the name
+                              time_base=time_base)
     split = graph.add("split")
     palettegen = graph.add("palettegen", "stats_mode=full")
     paletteuse = graph.add("paletteuse", "dither=sierra2_4a:diff_mode=rectangle")

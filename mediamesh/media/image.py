@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from fractions import Fraction
+from typing import Any, cast
 
 import av
 import numpy as np
@@ -72,7 +73,7 @@ def _encode_single(
 ) -> bytes:
     """Run one frame through an image encoder; its packets are the complete file."""
     with encode_errors(f"a {fmt} image"):
-        context = av.CodecContext.create(codec, "w")
+        context = cast(Any, av.CodecContext.create(codec, "w"))  # a video encoder context
         context.width, context.height = rgb.shape[1], rgb.shape[0]
         context.pix_fmt = pix_fmt
         context.time_base = Fraction(1, 1)

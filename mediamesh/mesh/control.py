@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import json
 import socket
-from urllib.parse import urlparse
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlparse
 
 from mediamesh.config import Settings
 from mediamesh.mesh.health import PartHealth, check_part, triton_models, wait_healthy
@@ -85,7 +85,7 @@ def up(settings: Settings, timeout_s: float = 90.0,
     if not supervisor.is_running():
         preflight(settings)
     settings.state_dir.mkdir(parents=True, exist_ok=True)
-    settings.media_root.mkdir(parents=True, exist_ok=True)  # type: ignore[union-attr]
+    settings.media_root.mkdir(parents=True, exist_ok=True)
     settings.resolved_config_path.write_text(settings.to_json())
     events = events_file(settings)
     if events.exists() and not supervisor.is_running():

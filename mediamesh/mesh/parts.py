@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 from mediamesh.config import SERVICES, SOURCE_ROOT, Settings
 from mediamesh.mesh import servers
 
 
-class HealthKind(str, Enum):
+class HealthKind(StrEnum):
     GRPC = "grpc"  # grpc.health.v1 on the port
     TRITON = "triton"  # Triton's own readiness (server + every model)
     NATS = "nats"  # the monitor's /healthz with JetStream enabled

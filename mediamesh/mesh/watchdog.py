@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from supervisor import childutils
@@ -16,7 +16,7 @@ from supervisor import childutils
 def event_record(headers: dict[str, str], payload: dict[str, str]) -> dict[str, object]:
     kind = headers["eventname"].removeprefix("PROCESS_STATE_").lower()
     record: dict[str, object] = {
-        "time": datetime.now(timezone.utc).isoformat(),
+        "time": datetime.now(UTC).isoformat(),
         "event": f"part.{kind}",
         "part": payload.get("processname", ""),
         "from_state": payload.get("from_state", ""),

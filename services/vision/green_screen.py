@@ -9,7 +9,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +32,7 @@ PROGRESS_EVERY_S = 0.5
 AUDIO_RATE = 48000
 
 
-class OutputMode(str, Enum):
+class OutputMode(StrEnum):
     COMPOSITE = "composite"
     ALPHA_ONLY = "alpha_only"
     FOREGROUND_ALPHA = "foreground_alpha"

@@ -5,14 +5,14 @@ Pure numpy; the per-pixel keyer itself is the `green_keyer` ONNX model on Triton
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 import numpy as np
 
 from mediamesh.errors import InvalidArgument
 
 
-class KeyChannel(str, Enum):
+class KeyChannel(StrEnum):
     GREEN = "green"
     BLUE = "blue"
 
@@ -30,7 +30,7 @@ class KeyParams:
     spill: float = 0.8
 
     @classmethod
-    def from_request(cls, low: float, high: float, spill: float) -> "KeyParams":
+    def from_request(cls, low: float, high: float, spill: float) -> KeyParams:
         """0 means the default; anything out of range is refused with the field named."""
         params = cls(low or cls.low, high or cls.high, spill if spill else cls.spill)
         if not 0 <= params.low < 255:

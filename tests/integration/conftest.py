@@ -35,5 +35,4 @@ async def client(mesh: Settings) -> AsyncIterator[MeshClient]:
 
 @pytest.fixture(scope="session")
 def media_root(mesh: Settings) -> Path:
-    assert mesh.media_root is not None
     return mesh.media_root

@@ -157,7 +157,6 @@ def test_status_without_a_mesh_says_how_to_start(tmp_path: Path) -> None:
 async def test_sigterm_drains_in_flight_jobs(mesh: Settings, client: MeshClient) -> None:
     from mediamesh.synth import green_screen as synth
 
-    assert mesh.media_root is not None
     clip = mesh.media_root / "tests" / "drain.mp4"
     clip.parent.mkdir(parents=True, exist_ok=True)
     with media.VideoWriter(clip, 320, 180, 25.0) as writer:
