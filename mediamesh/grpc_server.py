@@ -132,6 +132,12 @@ class ServiceBinding:
                    pb2.DESCRIPTOR.services_by_name[service].full_name)
 
 
+def unimplemented_service(pb2: Any, pb2_grpc: Any, service: str) -> ServiceBinding:
+    """A service whose RPCs all answer UNIMPLEMENTED (the generated base class does that and
+    the interceptor names the RPC): the contract is served before its implementation lands."""
+    return ServiceBinding.of(getattr(pb2_grpc, f"{service}Servicer")(), pb2, pb2_grpc, service)
+
+
 class MeshServer:
     """An aio gRPC server for one part of the mesh, with health and reflection."""
 

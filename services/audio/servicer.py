@@ -1,16 +1,10 @@
-"""AudioService servicer. Every RPC answers UNIMPLEMENTED (the generated base class, mapped by
-the shared interceptor) until the issue that implements it lands."""
+"""AudioService: served from day one; every RPC answers UNIMPLEMENTED until issue 4 lands."""
 from __future__ import annotations
 
-from mediamesh.grpc_server import ServiceBinding
+from mediamesh.grpc_server import ServiceBinding, unimplemented_service
 from mediamesh.service_runtime import ServiceContext
 from mediamesh.v1 import audio_pb2, audio_pb2_grpc
 
 
-class AudioServicer(audio_pb2_grpc.AudioServiceServicer):
-    def __init__(self, ctx: ServiceContext) -> None:
-        self.ctx = ctx
-
-
 def bindings(ctx: ServiceContext) -> list[ServiceBinding]:
-    return [ServiceBinding.of(AudioServicer(ctx), audio_pb2, audio_pb2_grpc, "AudioService")]
+    return [unimplemented_service(audio_pb2, audio_pb2_grpc, "AudioService")]
