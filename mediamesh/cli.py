@@ -101,7 +101,7 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="machine-readabl
         raise typer.Exit(0 if all(r.health.healthy for r in rows) else 3)
     table = Table(title=f"mediamesh ({s.state_dir})")
     for column in ("part", "address", "process", "pid", "uptime", "health", "deaths"):
-        table.add_column(column)
+        table.add_column(column, no_wrap=column in ("part", "address", "health"))
     for r in rows:
         proc = r.process
         colour = "green" if r.health.healthy else "red"

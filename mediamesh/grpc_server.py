@@ -55,7 +55,7 @@ async def _resolve(result: Any) -> Any:
 def _wrap_unary(behavior: Callable[..., Any], method: str) -> Callable[..., Awaitable[Any]]:
     async def handler(request: Any, context: grpc.aio.ServicerContext) -> Any:
         started = time.perf_counter()
-        with bound_context(rpc=method):
+        with bound_context(**_call_context(context, method)):
             try:
                 response = await _resolve(behavior(request, context))
             except grpc.aio.AbortError:
@@ -71,7 +71,7 @@ def _wrap_unary(behavior: Callable[..., Any], method: str) -> Callable[..., Awai
 def _wrap_stream(behavior: Callable[..., Any], method: str) -> Callable[..., AsyncIterator[Any]]:
     async def handler(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
         started = time.perf_counter()
-        with bound_context(rpc=method):
+        with bound_context(**_call_context(context, method)):
             try:
                 result = await _resolve(behavior(request, context))
                 if hasattr(result, "__aiter__"):
@@ -87,6 +87,17 @@ def _wrap_stream(behavior: Callable[..., Any], method: str) -> Callable[..., Asy
                 await _abort(context, exc, method)
             log.debug("rpc.ok", ms=_ms(started))
     return handler
+
+
+def _call_context(context: grpc.aio.ServicerContext, method: str) -> dict[str, str]:
+    """Log context of a call: the RPC, and the W3C trace id when the caller sent one."""
+    fields = {"rpc": method}
+    for key, value in context.invocation_metadata() or ():
+        if key == "traceparent" and isinstance(value, str):
+            parts = value.split("-")
+            if len(parts) == 4 and len(parts[1]) == 32:
+                fields["trace_id"] = parts[1]
+    return fields
 
 
 def _ms(started: float) -> float:

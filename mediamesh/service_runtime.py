@@ -20,7 +20,8 @@ from mediamesh.storage import MediaStore
 
 log = get_logger()
 
-READINESS_POLL_S = 2.0
+READINESS_POLL_S = 2.0  # while ready
+UNREADY_POLL_S = 0.25  # while waiting for dependencies: notice them quickly
 
 
 @dataclass
@@ -68,7 +69,7 @@ async def _track_readiness(server: MeshServer, ctx: ServiceContext, readiness: R
                 await server.set_serving(now, binding.service_name)
             log.info("readiness.changed", ready=now)
             ready = now
-        await asyncio.sleep(READINESS_POLL_S)
+        await asyncio.sleep(READINESS_POLL_S if ready else UNREADY_POLL_S)
 
 
 async def serve(part: str, settings: Settings, build: BuildBindings,
@@ -79,8 +80,11 @@ async def serve(part: str, settings: Settings, build: BuildBindings,
                         max_message_bytes=settings.grpc_max_message_bytes,
                         shutdown_grace_s=settings.shutdown_grace_s)
     await server.start()
-    watcher = (asyncio.create_task(_track_readiness(server, ctx, readiness))
-               if readiness else None)
+    watcher = None
+    if readiness:  # named services stay NOT_SERVING until their dependencies answer
+        for binding in server.bindings:
+            await server.set_serving(False, binding.service_name)
+        watcher = asyncio.create_task(_track_readiness(server, ctx, readiness))
     try:
         await server.serve_until_signalled()
     finally:

@@ -43,10 +43,15 @@ class MediaRefLike(Protocol):
 
 @dataclass(frozen=True)
 class StoredOutput:
-    """An output file written by a service, and the URI clients use to fetch it."""
+    """An output file a service writes locally at `path`, and the URI clients fetch it by.
+
+    For object-store outputs `path` is a staging file and `object_key` (bucket, name) is
+    where `MediaStore.publish` uploads it.
+    """
 
     path: Path
     uri: str
+    object_key: tuple[str, str] | None = None
 
 
 class MediaStore:
@@ -140,28 +145,64 @@ class MediaStore:
 
     # Outputs ---------------------------------------------------------------------------
 
-    def output_path(self, uri: str, extension: str, *, overwrite: bool = False,
-                    field_name: str = "output.uri") -> StoredOutput:
-        """Where to write an output: `uri` in the media root, or a fresh name under outputs/."""
+    async def output_path(self, uri: str, extension: str, *, overwrite: bool = False,
+                          field_name: str = "output.uri") -> StoredOutput:
+        """Where to write an output: `uri` in the media root or the object store, or a
+        fresh name under outputs/. Refuses to replace an existing output unless asked."""
         extension = extension.lstrip(".")
         if not uri:
             path = self.root / OUTPUTS_DIR / f"{uuid.uuid4().hex}.{extension}"
-        else:
-            parsed = urlparse(uri)
-            if parsed.scheme not in ("", "file"):
-                raise UriSchemeNotAllowed(f"{field_name} must be a path in the media root "
-                                          f"(got scheme '{parsed.scheme}:')", field_name=field_name)
-            path = self.confine(unquote(parsed.path) if parsed.scheme else uri, field_name)
-            if path.exists() and not overwrite:
-                raise MeshError(f"{field_name} '{uri}' already exists; set output.overwrite "
-                                "or choose another name", StatusCode.FAILED_PRECONDITION,
-                                "OUTPUT_EXISTS", field_name=field_name, resource=uri)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            return StoredOutput(path, self.relative_uri(path))
+        parsed = urlparse(uri)
+        if parsed.scheme == NATS_OBJECT_SCHEME:
+            bucket, name = parsed.netloc, parsed.path.lstrip("/")
+            if not bucket or not name:
+                raise InvalidArgument(f"{field_name} '{uri}' must be "
+                                      f"{NATS_OBJECT_SCHEME}://bucket/name", field_name=field_name)
+            if not overwrite and await self._object_exists(bucket, name):
+                raise self._exists_error(uri, field_name)
+            staging = self.scratch_dir / "staging" / f"{uuid.uuid4().hex}.{extension}"
+            staging.parent.mkdir(parents=True, exist_ok=True)
+            return StoredOutput(staging, uri, (bucket, name))
+        if parsed.scheme not in ("", "file"):
+            raise UriSchemeNotAllowed(f"{field_name} must be a path in the media root or "
+                                      f"{NATS_OBJECT_SCHEME}://bucket/name (got scheme "
+                                      f"'{parsed.scheme}:')", field_name=field_name)
+        path = self.confine(unquote(parsed.path) if parsed.scheme else uri, field_name)
+        if path.exists() and not overwrite:
+            raise self._exists_error(uri, field_name)
         path.parent.mkdir(parents=True, exist_ok=True)
         return StoredOutput(path, self.relative_uri(path))
 
+    @staticmethod
+    def _exists_error(uri: str, field_name: str) -> MeshError:
+        return MeshError(f"{field_name} '{uri}' already exists; set output.overwrite or choose "
+                         "another name", StatusCode.FAILED_PRECONDITION, "OUTPUT_EXISTS",
+                         field_name=field_name, resource=uri)
+
+    def sibling(self, output: StoredOutput, suffix: str, extension: str) -> StoredOutput:
+        """An auxiliary output next to `output`: `clip.mp4` -> `clip<suffix>.<extension>`."""
+        extension = extension.lstrip(".")
+        path = output.path.with_name(f"{output.path.stem}{suffix}.{extension}")
+        if output.object_key is None:
+            return StoredOutput(path, self.relative_uri(path))
+        bucket, name = output.object_key
+        stem = name.rsplit(".", 1)[0] if "." in name.rsplit("/", 1)[-1] else name
+        aux = f"{stem}{suffix}.{extension}"
+        return StoredOutput(path, f"{NATS_OBJECT_SCHEME}://{bucket}/{aux}", (bucket, aux))
+
+    async def publish(self, output: StoredOutput) -> StoredOutput:
+        """Make a finished output visible at its URI (uploads object-store outputs)."""
+        if output.object_key is not None:
+            bucket, name = output.object_key
+            await self.put_object(bucket, name, output.path, create_bucket=True)
+            output.path.unlink(missing_ok=True)
+        return output
+
     # NATS object store -------------------------------------------------------------------
 
-    async def _object_store(self, bucket: str):  # type: ignore[no-untyped-def]
+    async def _object_store(self, bucket: str, create: bool = False):  # type: ignore[no-untyped-def]
         import nats
         from nats.js.errors import BucketNotFoundError
 
@@ -172,7 +213,12 @@ class MediaStore:
                 self._nats = await nats.connect(self.nats_url, connect_timeout=2,
                                                 max_reconnect_attempts=2)
             js = self._nats.jetstream()  # type: ignore[attr-defined]
-            return await js.object_store(bucket)
+            try:
+                return await js.object_store(bucket)
+            except BucketNotFoundError:
+                if not create:
+                    raise
+                return await js.create_object_store(bucket)
         except BucketNotFoundError as exc:
             raise MediaNotFound(f"object store bucket '{bucket}' does not exist",
                                 resource=bucket) from exc
@@ -191,11 +237,22 @@ class MediaStore:
                                 resource=uri) from exc
         target.write_bytes(result.data or b"")
 
-    async def put_object(self, bucket: str, name: str, source: Path) -> str:
+    async def put_object(self, bucket: str, name: str, source: Path, *,
+                         create_bucket: bool = False) -> str:
         """Upload a local file to the object store; returns its nats-object:// URI."""
-        store = await self._object_store(bucket)
+        store = await self._object_store(bucket, create=create_bucket)
         await store.put(name, source.read_bytes())
         return f"{NATS_OBJECT_SCHEME}://{bucket}/{name}"
+
+    async def _object_exists(self, bucket: str, name: str) -> bool:
+        from nats.js.errors import BucketNotFoundError, ObjectNotFoundError
+
+        try:
+            store = await self._object_store(bucket)
+            await store.get_info(name)
+        except (ObjectNotFoundError, BucketNotFoundError, MediaNotFound):
+            return False
+        return True
 
     async def close(self) -> None:
         if self._nats is not None:

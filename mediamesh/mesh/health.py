@@ -48,6 +48,9 @@ def check_part(part: Part, settings: Settings, timeout_s: float = 1.0) -> PartHe
     host = settings.host
     if part.health is HealthKind.GRPC:
         ok, detail = grpc_health(part.address, timeout_s)
+        if ok and part.readiness_service:  # live; are its dependencies there too?
+            ready, _ = grpc_health(part.address, timeout_s, part.readiness_service)
+            ok, detail = ready, ("SERVING" if ready else "LIVE, NOT READY (dependencies)")
     elif part.health is HealthKind.TRITON:
         ok, detail = _http_ok(f"http://{host}:{part.health_port}/v2/health/ready", timeout_s)
         detail = "READY" if ok else (detail or "not ready")

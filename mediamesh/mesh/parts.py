@@ -23,8 +23,19 @@ class Part:
     health: HealthKind
     health_port: int
     priority: int = 100  # supervisor start order: servers first
+    readiness_service: str = ""  # grpc.health.v1 name that says "dependencies answer"
     environment: dict[str, str] = field(default_factory=dict)
     stop_wait_s: int = 15
+
+
+#: The contract service each part serves; its health entry is the part's readiness.
+GRPC_SERVICE_NAMES = {
+    "audio": "mediamesh.v1.AudioService",
+    "vision": "mediamesh.v1.VisionService",
+    "text": "mediamesh.v1.TextService",
+    "compose": "mediamesh.v1.ComposeService",
+    "orchestrator": "mediamesh.v1.WorkflowService",
+}
 
 
 def service_command(settings: Settings, module: str) -> list[str]:
@@ -47,9 +58,11 @@ def mesh_parts(settings: Settings) -> list[Part]:
         address = settings.service_address(name)
         parts.append(Part(name, service_command(settings, f"services.{name}"), address,
                           HealthKind.GRPC, int(address.rsplit(":", 1)[1]), priority=50,
-                          environment={"PYTHONPATH": str(SOURCE_ROOT)}))
+                          environment={"PYTHONPATH": str(SOURCE_ROOT)},
+                          readiness_service=GRPC_SERVICE_NAMES[name]))
     address = settings.service_address("orchestrator")
     parts.append(Part("orchestrator", service_command(settings, "orchestrator"), address,
                       HealthKind.GRPC, int(address.rsplit(":", 1)[1]), priority=60,
-                      environment={"PYTHONPATH": str(SOURCE_ROOT)}))
+                      environment={"PYTHONPATH": str(SOURCE_ROOT)},
+                      readiness_service=GRPC_SERVICE_NAMES["orchestrator"]))
     return parts

@@ -157,6 +157,7 @@ class GreenScreenKeyer:
         except BaseException:
             writer.close()
             output.path.unlink(missing_ok=True)  # never leave half a file behind
+            preview.path.unlink(missing_ok=True)
             raise
         yield KeyProgress(done, done)
         yield KeyOutcome(output, preview, done, done / fps, channel or KeyChannel.GREEN,

@@ -87,14 +87,17 @@ class VisionServicer(vision_pb2_grpc.VisionServiceServicer):
                                                field_name="background_image") from exc
             is_image = info.frame_count == 1 and not info.fps
             ext = output_extension(is_image, mode)
-            output = store.output_path(request.output.uri, ext, overwrite=request.output.overwrite)
-            preview = store.output_path("", "png")
+            output = await store.output_path(request.output.uri, ext,
+                                             overwrite=request.output.overwrite)
+            preview = store.sibling(output, ".alpha", "png")
             job = KeyJob(source, _KEY_COLORS.get(request.key_color), params, mode,
                          _color(request.background_color)
                          if request.HasField("background_color") else None,
                          background_image, start, end)
             async for item in self.keyer.run(job, info, output, preview):
                 if isinstance(item, KeyOutcome):
+                    await store.publish(item.output)
+                    await store.publish(item.alpha_preview)
                     yield vision_pb2.KeyGreenScreenEvent(result=vision_pb2.KeyGreenScreenResult(
                         output=media_ref(item.output, mime_for(item.output)),
                         alpha_preview=media_ref(item.alpha_preview, "image/png"),

@@ -41,3 +41,27 @@ async def test_missing_objects_are_not_found(mesh: Settings, client: MeshClient,
         await MeshClient.run_job(client.vision.KeyGreenScreen(request, timeout=60))
     assert caught.value.code() == code, caught.value.details()
     assert error_info(caught.value)[0] == reason
+
+
+async def test_output_to_the_object_store(mesh: Settings, client: MeshClient) -> None:
+    image = np.full((40, 64, 3), (30, 210, 50), np.uint8)
+    image[10:30, 20:44] = (210, 160, 140)
+    request = vision_pb2.KeyGreenScreenRequest(
+        input=common_pb2.MediaRef(inline_data=media.encode_image(image), name="in.png"),
+        output=common_pb2.OutputSpec(uri="nats-object://renders/keyed/frame.png"),
+        output_mode=vision_pb2.KEY_OUTPUT_MODE_ALPHA_ONLY)
+    result = await MeshClient.run_job(client.vision.KeyGreenScreen(request, timeout=60))
+    assert result.output.uri == "nats-object://renders/keyed/frame.png"
+    assert result.alpha_preview.uri == "nats-object://renders/keyed/frame.alpha.png"
+    nc = await nats.connect(mesh.nats_address)
+    try:
+        store = await nc.jetstream().object_store("renders")
+        matte = media.read_image((await store.get("keyed/frame.png")).data)[..., 0]
+        assert await store.get("keyed/frame.alpha.png")
+    finally:
+        await nc.close()
+    assert matte[20, 30] == 255 and matte[2, 2] == 0
+    with pytest.raises(grpc.aio.AioRpcError) as caught:  # no silent overwrite in the store
+        await MeshClient.run_job(client.vision.KeyGreenScreen(request, timeout=60))
+    assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert error_info(caught.value)[0] == "OUTPUT_EXISTS"

@@ -91,3 +91,28 @@ async def test_health_watch_streams(mesh: Settings) -> None:
         first = await stream.read()
         assert first.status == health_pb2.HealthCheckResponse.SERVING
         stream.cancel()
+
+
+async def test_logs_carry_the_callers_trace_id(mesh: Settings) -> None:
+    from mediamesh.client import MeshClient
+    from mediamesh.v1 import common_pb2, vision_pb2
+
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    request = vision_pb2.KeyGreenScreenRequest(input=common_pb2.MediaRef(uri="no/such.mp4"))
+    async with MeshClient.from_settings(mesh) as client:
+        with pytest.raises(grpc.aio.AioRpcError):
+            await MeshClient.run_job(client.vision.KeyGreenScreen(
+                request, timeout=10,
+                metadata=(("traceparent", f"00-{trace_id}-00f067aa0ba902b7-01"),)))
+    import time
+
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        lines = cli(mesh, "logs", "vision", "-n", "500").stdout.splitlines()
+        failed = [json.loads(x) for x in lines if trace_id in x]
+        if failed:
+            break
+        time.sleep(0.2)
+    assert failed and failed[-1]["event"] == "rpc.failed"
+    assert failed[-1]["rpc"] == "/mediamesh.v1.VisionService/KeyGreenScreen"
+    assert "no/such.mp4" in failed[-1]["error"]

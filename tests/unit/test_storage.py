@@ -234,9 +234,9 @@ async def test_nats_object_without_nats_is_unavailable(store: MediaStore) -> Non
 # output_path ----------------------------------------------------------------------------
 
 
-def test_empty_output_uri_gets_a_fresh_name_under_outputs(store: MediaStore, root: Path) -> None:
-    first = store.output_path("", ".mp4")
-    second = store.output_path("", "mp4")
+async def test_empty_output_uri_gets_a_fresh_name_under_outputs(store: MediaStore, root: Path) -> None:
+    first = await store.output_path("", ".mp4")
+    second = await store.output_path("", "mp4")
     assert first.path.parent == root / "outputs"
     assert first.path.parent.is_dir()
     assert first.path.suffix == ".mp4" and second.path.suffix == ".mp4"
@@ -247,33 +247,52 @@ def test_empty_output_uri_gets_a_fresh_name_under_outputs(store: MediaStore, roo
     assert (root / first.uri) == first.path
 
 
-def test_named_output_is_placed_and_its_parent_created(store: MediaStore, root: Path) -> None:
-    out = store.output_path("renders/final.mp4", "mp4")
+async def test_named_output_is_placed_and_its_parent_created(store: MediaStore, root: Path) -> None:
+    out = await store.output_path("renders/final.mp4", "mp4")
     assert out.path == root / "renders" / "final.mp4"
     assert out.path.parent.is_dir()
     assert out.uri == "renders/final.mp4"
 
 
-def test_existing_output_needs_overwrite(store: MediaStore, root: Path) -> None:
+async def test_existing_output_needs_overwrite(store: MediaStore, root: Path) -> None:
     (root / "done.mp4").write_bytes(b"old")
     with pytest.raises(MeshError) as info:
-        store.output_path("done.mp4", "mp4")
+        await store.output_path("done.mp4", "mp4")
     assert info.value.code is StatusCode.FAILED_PRECONDITION
     assert info.value.reason == "OUTPUT_EXISTS"
     assert "done.mp4" in info.value.message
-    out = store.output_path("done.mp4", "mp4", overwrite=True)
+    out = await store.output_path("done.mp4", "mp4", overwrite=True)
     assert out.path == root / "done.mp4"
     assert out.uri == "done.mp4"
 
 
-def test_output_outside_root_is_refused(store: MediaStore, tmp_path: Path) -> None:
+async def test_output_outside_root_is_refused(store: MediaStore, tmp_path: Path) -> None:
     with pytest.raises(PathOutsideMediaRoot):
-        store.output_path("../escape.mp4", "mp4")
+        await store.output_path("../escape.mp4", "mp4")
     with pytest.raises(PathOutsideMediaRoot):
-        store.output_path(str(tmp_path / "escape.mp4"), "mp4", overwrite=True)
+        await store.output_path(str(tmp_path / "escape.mp4"), "mp4", overwrite=True)
     assert not (tmp_path / "escape.mp4").exists()
 
 
-def test_output_with_other_scheme_is_refused(store: MediaStore) -> None:
+async def test_output_with_other_scheme_is_refused(store: MediaStore) -> None:
     with pytest.raises(UriSchemeNotAllowed):
-        store.output_path("http://example.com/out.mp4", "mp4")
+        await store.output_path("http://example.com/out.mp4", "mp4")
+
+
+async def test_sibling_sits_next_to_the_main_output(store: MediaStore, root: Path) -> None:
+    main = await store.output_path("renders/clip.mp4", "mp4")
+    aux = store.sibling(main, ".alpha", "png")
+    assert aux.path == root / "renders" / "clip.alpha.png"
+    assert aux.uri == "renders/clip.alpha.png" and aux.object_key is None
+
+
+async def test_object_store_output_stages_locally_with_its_key(root: Path, tmp_path: Path) -> None:
+    store = MediaStore(root, inline_limit_bytes=10, nats_url=None, scratch_dir=tmp_path / "s")
+    out = await store.output_path("nats-object://renders/a/clip.mp4", "mp4", overwrite=True)
+    assert out.object_key == ("renders", "a/clip.mp4")
+    assert out.uri == "nats-object://renders/a/clip.mp4"
+    assert out.path.is_relative_to(tmp_path / "s") and not out.path.is_relative_to(root)
+    aux = store.sibling(out, ".alpha", "png")
+    assert aux.object_key == ("renders", "a/clip.alpha.png")
+    with pytest.raises(InvalidArgument):
+        await store.output_path("nats-object://renders", "mp4", overwrite=True)
