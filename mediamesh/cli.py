@@ -54,7 +54,7 @@ def settings() -> Settings:
 
 
 def fail(message: str, code: int = 1) -> None:
-    err.print(f"[red]error:[/red] {message}")
+    err.print(f"[red]error:[/red] {message}", soft_wrap=True, markup=True, highlight=False)
     raise typer.Exit(code)
 
 
@@ -194,8 +194,8 @@ def key(input_path: Annotated[Path, typer.Argument(help="image or video on a gre
     except JobError as exc:
         fail(str(exc))
         return
-    console.print(f"output: {s.media_root / result.output.uri}")
-    console.print(f"alpha preview: {s.media_root / result.alpha_preview.uri}")
+    console.print(f"output: {s.media_root / result.output.uri}", soft_wrap=True)
+    console.print(f"alpha preview: {s.media_root / result.alpha_preview.uri}", soft_wrap=True)
 
 
 @app.command()
