@@ -107,25 +107,34 @@ def _ms(started: float) -> float:
 class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
     """Wraps unary-unary and unary-stream handlers (the shapes our contracts use)."""
 
+    def __init__(self) -> None:
+        # method -> wrapped handler: built once, not on every call (this is the hot path)
+        self._wrapped: dict[str, Any] = {}
+
     async def intercept_service(self, continuation: Callable[..., Any],
                                 handler_call_details: grpc.HandlerCallDetails) -> Any:
+        method = handler_call_details.method
+        cached = self._wrapped.get(method)
+        if cached is not None:
+            return cached
         handler = await continuation(handler_call_details)
         if handler is None:
             return None
-        method = handler_call_details.method
+        wrapped = handler
         if method.startswith(("/grpc.health", "/grpc.reflection")):
-            return handler
-        if handler.unary_unary:
-            return grpc.unary_unary_rpc_method_handler(
+            pass
+        elif handler.unary_unary:
+            wrapped = grpc.unary_unary_rpc_method_handler(
                 _wrap_unary(handler.unary_unary, method),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer)
-        if handler.unary_stream:
-            return grpc.unary_stream_rpc_method_handler(
+        elif handler.unary_stream:
+            wrapped = grpc.unary_stream_rpc_method_handler(
                 _wrap_stream(handler.unary_stream, method),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer)
-        return handler
+        self._wrapped[method] = wrapped
+        return wrapped
 
 
 @dataclass(frozen=True)
