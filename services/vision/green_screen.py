@@ -17,6 +17,7 @@ import numpy as np
 from mediamesh import media
 from mediamesh.errors import InvalidArgument, MeshError, StatusCode
 from mediamesh.inference import TritonClient
+from mediamesh.models.green_keyer import apply_despill
 from mediamesh.storage import StoredOutput
 from services.vision.keying import (
     KeyChannel,
@@ -53,6 +54,14 @@ class KeyJob:
 
 
 @dataclass(frozen=True)
+class KeyedPlanes:
+    """What the green_keyer model returns for a stack of N frames."""
+
+    alpha: np.ndarray  # uint8 (N, H, W, 1), 255 = subject
+    despilled_key: np.ndarray  # uint8 (N, H, W, 1), the key channel after spill suppression
+
+
+@dataclass(frozen=True)
 class KeyProgress:
     done: int
     total: int
@@ -80,13 +89,21 @@ class GreenScreenKeyer:
     def __init__(self, triton: TritonClient) -> None:
         self.triton = triton
 
-    async def key_frames(self, frames: np.ndarray, channel: KeyChannel,
-                         params: KeyParams) -> tuple[np.ndarray, np.ndarray]:
-        """alpha (N,H,W,1) and de-spilled foreground (N,H,W,3) for a stack of frames."""
+    async def key_planes(self, frames: np.ndarray, channel: KeyChannel,
+                         params: KeyParams) -> KeyedPlanes:
+        """Alpha and de-spilled key planes (N,H,W,1 each) for a stack of frames, from Triton."""
         rows = np.repeat(params.row(channel)[None], len(frames), axis=0)
         out = await self.triton.infer(MODEL, {"image": frames, "params": rows},
-                                      ["alpha", "foreground"])
-        return out["alpha"], out["foreground"]
+                                      ["alpha", "despilled_key"])
+        return KeyedPlanes(out["alpha"], out["despilled_key"])
+
+    def _render_chunk(self, job: KeyJob, writer: media.VideoWriter,
+                      chunk: list[media.VideoFrame], planes: KeyedPlanes,
+                      channel: KeyChannel) -> None:
+        """Composite (or matte) and encode a keyed chunk; runs in a worker thread."""
+        for i, frame in enumerate(chunk):
+            foreground = apply_despill(frame.rgb, planes.despilled_key[i], channel.rgb_index)
+            writer.write(self._render(job, foreground, planes.alpha[i]))
 
     def _render(self, job: KeyJob, foreground: np.ndarray, alpha: np.ndarray) -> np.ndarray:
         if job.mode is OutputMode.ALPHA_ONLY:
@@ -106,9 +123,12 @@ class GreenScreenKeyer:
         if is_image:
             frame = await asyncio.to_thread(media.read_image, job.source)
             channel = job.key_channel or detect_key_channel(frame)
-            alpha, fg = await self.key_frames(frame[None], channel, job.params)
-            await asyncio.to_thread(media.write_image, output.path, self._render(job, fg[0], alpha[0]))
-            await asyncio.to_thread(media.write_image, preview.path, np.repeat(alpha[0], 3, -1))
+            planes = await self.key_planes(frame[None], channel, job.params)
+            alpha = planes.alpha[0]
+            foreground = apply_despill(frame, planes.despilled_key[0], channel.rgb_index)
+            await asyncio.to_thread(media.write_image, output.path,
+                                    self._render(job, foreground, alpha))
+            await asyncio.to_thread(media.write_image, preview.path, np.repeat(alpha, 3, -1))
             yield KeyOutcome(output, preview, 1, 0.0, channel, float(alpha.mean() / 255.0))
             return
         async for item in self._run_video(job, info, output, preview):
@@ -127,25 +147,33 @@ class GreenScreenKeyer:
         writer = media.VideoWriter(output.path, int(info.width or 0), int(info.height or 0), fps,
                                    alpha=job.mode is OutputMode.FOREGROUND_ALPHA,
                                    audio_sample_rate=AUDIO_RATE if keep_audio else None)
+        pending: tuple[list[media.VideoFrame], asyncio.Task[KeyedPlanes]] | None = None
         try:
-            while True:
-                chunk = await asyncio.to_thread(_next_chunk, frames, CHUNK_FRAMES)
-                if not chunk:
-                    break
-                stack = np.stack([f.rgb for f in chunk])
-                if channel is None:
-                    channel = detect_key_channel(stack[0])
-                alpha, fg = await self.key_frames(stack, channel, job.params)
-                if done == 0:
-                    await asyncio.to_thread(media.write_image, preview.path,
-                                            np.repeat(alpha[0], 3, -1))
-                rendered = [self._render(job, fg[i], alpha[i]) for i in range(len(chunk))]
-                await asyncio.to_thread(_write_all, writer, rendered)
-                done += len(chunk)
-                alpha_sum += float(alpha.mean()) / 255.0 * len(chunk)
-                if time.monotonic() - last_report >= PROGRESS_EVERY_S:
-                    last_report = time.monotonic()
-                    yield KeyProgress(done, max(total, done))
+            # A two-stage pipeline: Triton keys chunk n+1 while this process composites and
+            # encodes chunk n and decodes chunk n+2 (two cores: both stay busy).
+            chunk = await asyncio.to_thread(_next_chunk, frames, CHUNK_FRAMES)
+            while chunk or pending:
+                if chunk and channel is None:
+                    channel = detect_key_channel(chunk[0].rgb)
+                started = (chunk, asyncio.create_task(self.key_planes(
+                    np.stack([f.rgb for f in chunk]), channel or KeyChannel.GREEN,
+                    job.params))) if chunk else None
+                if pending:
+                    previous, task = pending
+                    planes = await task
+                    if done == 0:
+                        await asyncio.to_thread(media.write_image, preview.path,
+                                                np.repeat(planes.alpha[0], 3, -1))
+                    await asyncio.to_thread(self._render_chunk, job, writer, previous, planes,
+                                            channel or KeyChannel.GREEN)
+                    done += len(previous)
+                    alpha_sum += float(planes.alpha.mean()) / 255.0 * len(previous)
+                    if time.monotonic() - last_report >= PROGRESS_EVERY_S:
+                        last_report = time.monotonic()
+                        yield KeyProgress(done, max(total, done))
+                pending = started
+                chunk = (await asyncio.to_thread(_next_chunk, frames, CHUNK_FRAMES)
+                         if started else [])
             if done == 0:
                 raise InvalidArgument(f"no video frames between {job.start:.3f} s and "
                                       f"{end:.3f} s", field_name="range")
@@ -155,6 +183,8 @@ class GreenScreenKeyer:
                 await asyncio.to_thread(writer.write_audio, samples)
             await asyncio.to_thread(writer.close)
         except BaseException:
+            if pending:
+                pending[1].cancel()
             writer.close()
             output.path.unlink(missing_ok=True)  # never leave half a file behind
             preview.path.unlink(missing_ok=True)
@@ -175,11 +205,6 @@ def _next_chunk(frames: Iterator[media.VideoFrame], size: int) -> list[media.Vid
         if len(chunk) == size:
             break
     return chunk
-
-
-def _write_all(writer: media.VideoWriter, images: list[np.ndarray]) -> None:
-    for image in images:
-        writer.write(image)
 
 
 def unsupported(what: str) -> MeshError:

@@ -17,6 +17,11 @@ class KeyChannel(StrEnum):
     BLUE = "blue"
 
     @property
+    def rgb_index(self) -> int:
+        """Position of the key channel in an RGB pixel."""
+        return 1 if self is KeyChannel.GREEN else 2
+
+    @property
     def one_hot(self) -> tuple[float, float, float]:
         return (0.0, 1.0, 0.0) if self is KeyChannel.GREEN else (0.0, 0.0, 1.0)
 

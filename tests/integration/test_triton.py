@@ -11,7 +11,7 @@ from mediamesh.errors import InferenceUnavailable, ModelNotFound
 from mediamesh.grpc_errors import error_info
 from mediamesh.inference import TritonClient
 from mediamesh.mesh.ports import free_port_base
-from mediamesh.models.green_keyer import key_reference
+from mediamesh.models.green_keyer import apply_despill, key_reference
 from mediamesh.v1 import diagnostics_pb2, diagnostics_pb2_grpc
 
 
@@ -27,10 +27,13 @@ async def test_triton_runs_the_keyer_exactly(mesh: Settings) -> None:
     client = TritonClient(mesh.triton_address)
     try:
         feed = inputs()
-        out = await client.infer("green_keyer", feed, ["alpha", "foreground"])
+        out = await client.infer("green_keyer", feed, ["alpha", "despilled_key"])
         alpha, foreground = key_reference(feed["image"], feed["params"])
         assert np.array_equal(out["alpha"], alpha)
-        assert np.array_equal(out["foreground"], foreground)
+        channels = feed["params"][:, :3].argmax(axis=1)
+        rebuilt = [apply_despill(f, k, int(c))
+                   for f, k, c in zip(feed["image"], out["despilled_key"], channels, strict=True)]
+        assert np.array_equal(np.stack(rebuilt), foreground)
     finally:
         await client.close()
 

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mediamesh.models import green_keyer, registry
-from mediamesh.models.green_keyer import build_graph, key_params, key_reference
+from mediamesh.models.green_keyer import apply_despill, build_graph, key_params, key_reference
 
 GREEN = (0.0, 1.0, 0.0)
 BLUE = (0.0, 0.0, 1.0)
@@ -27,7 +27,12 @@ def session() -> ort.InferenceSession:
 
 def run(session: ort.InferenceSession, image: np.ndarray,
         params: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    alpha, foreground = session.run(["alpha", "foreground"], {"image": image, "params": params})
+    """alpha and the foreground rebuilt from the graph's despilled key plane."""
+    alpha, key = session.run(["alpha", "despilled_key"], {"image": image, "params": params})
+    assert key.shape == alpha.shape and key.dtype == np.uint8
+    channels = params[:, :3].argmax(axis=1)
+    foreground = np.stack([apply_despill(f, k, int(c))
+                           for f, k, c in zip(image, key, channels, strict=True)])
     return alpha, foreground
 
 
@@ -47,7 +52,7 @@ def test_graph_is_valid_and_declares_its_tensors() -> None:
     model = build_graph()
     onnx.checker.check_model(model, full_check=True)
     assert [i.name for i in model.graph.input] == ["image", "params"]
-    assert [o.name for o in model.graph.output] == ["alpha", "foreground"]
+    assert [o.name for o in model.graph.output] == ["alpha", "despilled_key"]
     assert model.opset_import[0].version == green_keyer.OPSET
     assert model.ir_version == 8
 
@@ -166,7 +171,7 @@ def test_registry_builds_missing_model_then_skips(repo: Path) -> None:
     assert first.size_bytes == onnx_file.stat().st_size > 0
     assert registry.missing(repo) == []
     loaded = onnx.load(str(onnx_file))
-    assert [o.name for o in loaded.graph.output] == ["alpha", "foreground"]
+    assert [o.name for o in loaded.graph.output] == ["alpha", "despilled_key"]
     assert not list(onnx_file.parent.glob("*.tmp"))
 
     (second,) = registry.build(repo)
