@@ -30,7 +30,7 @@ class NatsConnection:
                     self.url, connect_timeout=self.connect_timeout_s, max_reconnect_attempts=-1,
                     reconnect_time_wait=0.5, allow_reconnect=True,
                     disconnected_cb=self._on_disconnect, reconnected_cb=self._on_reconnect)
-            except (OSError, asyncio.TimeoutError, nats.errors.NoServersError) as exc:
+            except (TimeoutError, OSError, nats.errors.NoServersError) as exc:
                 raise StorageUnavailable(f"NATS at {self.url} is unreachable ({exc}); start it "
                                          "with `mediamesh up` or check `mediamesh status`",
                                          resource=self.url) from exc

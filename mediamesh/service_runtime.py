@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from typing import Any
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,8 +73,14 @@ async def _track_readiness(server: MeshServer, ctx: ServiceContext, readiness: R
         await asyncio.sleep(READINESS_POLL_S if ready else UNREADY_POLL_S)
 
 
+#: Work a process does besides serving (e.g. the orchestrator's engine): started after the
+#: server, in the background so liveness never waits on dependencies; stopped on drain.
+Background = Callable[[ServiceContext], Coroutine[Any, Any, None]]
+
+
 async def serve(part: str, settings: Settings, build: BuildBindings,
-                readiness: Readiness | None = None) -> None:
+                readiness: Readiness | None = None, background: Background | None = None,
+                on_stop: Background | None = None) -> None:
     ctx = ServiceContext.from_settings(settings)
     bindings = [*build(ctx), diagnostics_binding(ctx.triton)]
     server = MeshServer(bindings, settings.service_address(part),
@@ -85,15 +92,21 @@ async def serve(part: str, settings: Settings, build: BuildBindings,
         for binding in server.bindings:
             await server.set_serving(False, binding.service_name)
         watcher = asyncio.create_task(_track_readiness(server, ctx, readiness))
+    worker: asyncio.Task[None] | None = (asyncio.create_task(background(ctx))
+                                         if background else None)
     try:
         await server.serve_until_signalled()
     finally:
-        if watcher:
-            watcher.cancel()
+        if on_stop:
+            await on_stop(ctx)
+        for task in (watcher, worker):
+            if task:
+                task.cancel()
         await ctx.close()
 
 
-def run_service(part: str, build: BuildBindings, readiness: Readiness | None = None) -> None:
+def run_service(part: str, build: BuildBindings, readiness: Readiness | None = None,
+                background: Background | None = None, on_stop: Background | None = None) -> None:
     """Entry point of `python -m services.<name> --config mesh.json`."""
     parser = argparse.ArgumentParser(prog=f"mediamesh-{part}")
     parser.add_argument("--config", type=Path, default=None,
@@ -101,4 +114,4 @@ def run_service(part: str, build: BuildBindings, readiness: Readiness | None = N
     args = parser.parse_args()
     settings = load_settings(args.config)
     configure_logging(part, settings.log_level)
-    asyncio.run(serve(part, settings, build, readiness))
+    asyncio.run(serve(part, settings, build, readiness, background, on_stop))

@@ -30,6 +30,7 @@ class RpcInfo:
     request: Descriptor
     result: Descriptor  # the unary response, or the `result` of a streaming job's events
     streaming: bool
+    response: Descriptor  # what the wire carries: the response, or the stream's event
 
 
 def _result_of(output: Descriptor, streaming: bool) -> Descriptor:
@@ -50,7 +51,8 @@ def all_rpcs() -> dict[str, RpcInfo]:
             streaming = bool(method.server_streaming)
             found[f"{part}.{method.name}"] = RpcInfo(
                 part, method.name, f"/{descriptor.full_name}/{method.name}",
-                method.input_type, _result_of(method.output_type, streaming), streaming)
+                method.input_type, _result_of(method.output_type, streaming), streaming,
+                method.output_type)
     return found
 
 

@@ -134,7 +134,7 @@ def _dispatch(doc: dict[str, Any], spec: StepSpec, outcome: Outcome) -> None:
         if active >= limit:
             break
         if item["status"] == "PENDING":
-            item.update(status="QUEUED", attempt=item["attempt"] + 1)
+            item.update(status="QUEUED", attempt=item["attempt"] + 1, queued_at=now())
             outcome.tasks.append(TaskRef(spec.id, index, item["attempt"]))
             active += 1
 
@@ -192,15 +192,22 @@ def advance(doc: dict[str, Any], workflow: Workflow, outcome: Outcome) -> None:
         outcome.event("succeeded", outputs=doc["outputs"])
 
 
-def claim(doc: dict[str, Any], step_id: str, index: int, attempt: int, owner: str) -> bool:
-    """Take an item for execution; False when it is not (or no longer) this attempt's."""
+def claim(doc: dict[str, Any], step_id: str, index: int, attempt: int, owner: str, *,
+          steal: bool = False) -> bool:
+    """Take an item for execution; False when it is not (or no longer) this attempt's.
+
+    `steal`: the queue redelivered the task because its holder stopped answering (a crash),
+    so a RUNNING item of this same attempt is taken over; the old holder's result, should
+    it ever come, no longer counts.
+    """
     if doc["state"] != "RUNNING":
         return False
     items = doc["steps"][step_id]["items"]
     if index >= len(items):
         return False
     item = items[index]
-    if item["status"] != "QUEUED" or item["attempt"] != attempt:
+    takeover = steal and item["status"] == "RUNNING" and item["owner"] != owner
+    if (item["status"] != "QUEUED" and not takeover) or item["attempt"] != attempt:
         return False
     item.update(status="RUNNING", owner=owner, started_at=now())
     return True
@@ -238,8 +245,8 @@ def fail(doc: dict[str, Any], workflow: Workflow, step_id: str, index: int, atte
     outcome = Outcome()
     if code in spec.retry.retry_on and attempt < spec.retry.max_attempts:
         delay = spec.retry.delay_before(attempt + 1)
-        item.update(status="QUEUED", attempt=attempt + 1, owner=None,
-                    error={"code": code, "message": message})
+        item.update(status="QUEUED", attempt=attempt + 1, owner=None, queued_at=now(),
+                    not_before=at + delay, error={"code": code, "message": message})
         outcome.tasks.append(TaskRef(step_id, index, attempt + 1, at + delay))
         outcome.event("step.progress", step_id=step_id, item_index=index,
                       retry=attempt + 1, code=code, error_message=message, delay_s=delay)

@@ -10,7 +10,10 @@ from mediamesh.config import Settings
 from mediamesh.grpc_errors import error_info
 from mediamesh.v1 import audio_pb2, compose_pb2, text_pb2, vision_pb2, workflow_pb2
 
-IMPLEMENTED = {"mediamesh.v1.VisionService/KeyGreenScreen"}
+IMPLEMENTED = {"mediamesh.v1.VisionService/KeyGreenScreen",
+               *(f"mediamesh.v1.WorkflowService/{m}" for m in (
+                   "SubmitWorkflow", "GetRun", "WatchRun", "CancelRun", "ListRuns",
+                   "ListWorkflows", "ValidateWorkflow"))}
 CONTRACTS = [(audio_pb2, "AudioService", "audio"), (vision_pb2, "VisionService", "vision"),
              (text_pb2, "TextService", "text"), (compose_pb2, "ComposeService", "compose"),
              (workflow_pb2, "WorkflowService", "orchestrator")]

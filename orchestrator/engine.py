@@ -1,0 +1,371 @@
+"""The workflow engine: runs in NATS KV, steps on a JetStream work queue, events on a stream.
+
+Every change to a run is one compare-and-set on its document through `orchestrator.scheduler`
+(pure transitions). Events of a transition get their sequence numbers inside that same
+write and sit in the document's outbox until published, so a crash between the write and
+the publish loses nothing: the reconciler publishes them again (de-duplicated by id). Items
+are claimed with a CAS too, so a redelivered or duplicated task never runs a recorded step
+twice. Any number of engines (replicas) share the queue.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+from google.protobuf.message_factory import GetMessageClass
+
+from mediamesh.config import Settings
+from mediamesh.errors import InvalidArgument, MeshError, StatusCode
+from mediamesh.grpc_server import grpc_options
+from mediamesh.logs import bound_context, get_logger
+from mediamesh.nats_client import NatsConnection
+from orchestrator import arguments, expressions, scheduler
+from orchestrator.contracts import RpcInfo
+from orchestrator.events import EventLog, is_terminal
+from orchestrator.inputs import validate_inputs
+from orchestrator.registry import WorkflowRegistry
+from orchestrator.run_store import RunExists, RunStore
+from orchestrator.work_queue import Delivery, StepTask, WorkQueue
+from orchestrator.workflow_spec import Workflow, load_workflow
+
+log = get_logger()
+
+CANCEL_SUBJECT = "mediamesh.control.cancel"
+PROGRESS_EVERY_S = 1.0
+HEARTBEAT_S = 5.0
+RECONCILE_EVERY_S = 5.0
+REQUEUE_AFTER_S = 15.0
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """Names and timings; tests give each engine set its own names."""
+
+    bucket: str = "mediamesh_runs"
+    steps_stream: str = "MEDIAMESH_STEPS"
+    steps_prefix: str = "mediamesh.steps"
+    dead_stream: str = "MEDIAMESH_DEAD"
+    dead_prefix: str = "mediamesh.dead"
+    events_stream: str = "MEDIAMESH_EVENTS"
+    events_prefix: str = "mediamesh.run"
+    durable: str = "workers"
+    ack_wait_s: float = 30.0
+    max_deliver: int = 5
+    workers: int = 8  # concurrent step executions per engine
+
+
+def run_id_for(idempotency_key: str) -> str:
+    """Same key, same run: Submit is idempotent on the client's request id."""
+    if not idempotency_key:
+        return uuid.uuid4().hex
+    return "k" + hashlib.sha256(idempotency_key.encode()).hexdigest()[:31]
+
+
+class Engine:
+    def __init__(self, settings: Settings, nats: NatsConnection, registry: WorkflowRegistry,
+                 *, config: EngineConfig | None = None, owner: str | None = None,
+                 media_exists: Callable[[str], bool] | None = None) -> None:
+        self.settings = settings
+        self.nats = nats
+        self.registry = registry
+        self.config = config or EngineConfig()
+        self.owner = owner or uuid.uuid4().hex[:12]
+        self.media_exists = media_exists
+        self._workflows: dict[str, Workflow] = {}
+        self._channels: dict[str, grpc.aio.Channel] = {}
+        self._inflight: dict[str, set[asyncio.Task[Any]]] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stop = asyncio.Event()
+        self.store: RunStore
+        self.queue: WorkQueue
+        self.events: EventLog
+
+    # Lifecycle ----------------------------------------------------------------------
+
+    async def start(self, *, workers: bool = True) -> None:
+        js = await self.nats.jetstream()
+        c = self.config
+        self.store = RunStore(js, c.bucket)
+        self.queue = WorkQueue(js, c.steps_stream, c.steps_prefix, c.dead_stream, c.dead_prefix,
+                               c.durable, c.ack_wait_s, c.max_deliver)
+        self.events = EventLog(js, c.events_stream, c.events_prefix)
+        for part in (self.store, self.queue, self.events):
+            await part.ensure()
+        client = await self.nats.client()
+        await client.subscribe(f"{CANCEL_SUBJECT}.*", cb=self._on_cancel)
+        if workers:
+            self._tasks = [asyncio.create_task(self.queue.run_worker(self._handle,
+                                                                      stop=self._stop))
+                           for _ in range(c.workers)]
+            self._tasks.append(asyncio.create_task(self._reconcile_forever()))
+        log.info("engine.started", owner=self.owner, workers=c.workers if workers else 0)
+
+    async def stop(self) -> None:
+        self._stop.set()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for channel in self._channels.values():
+            await channel.close()
+
+    # Runs -----------------------------------------------------------------------------
+
+    def workflow_of(self, doc: dict[str, Any]) -> Workflow:
+        """The run's own workflow (kept in the run: later registry changes don't touch it)."""
+        source = doc["workflow"]["source"]
+        digest = hashlib.sha256(source.encode()).hexdigest()
+        if digest not in self._workflows:
+            self._workflows[digest] = load_workflow(source)
+        return self._workflows[digest]
+
+    async def submit(self, *, name: str = "", yaml_text: str = "", inputs: dict[str, Any],
+                     idempotency_key: str = "", labels: dict[str, str] | None = None
+                     ) -> dict[str, Any]:
+        """Validate and start a run; the same idempotency key returns the same run."""
+        if bool(name) == bool(yaml_text):
+            raise InvalidArgument("give either workflow_name or workflow_yaml",
+                                  field_name="definition")
+        workflow = self.registry.get(name) if name else load_workflow(yaml_text)
+        self._workflows[hashlib.sha256(workflow.source.encode()).hexdigest()] = workflow
+        values = validate_inputs(workflow, inputs, self.media_exists)
+        run_id = run_id_for(idempotency_key)
+        doc = scheduler.new_run(run_id, workflow, values, labels or {}, idempotency_key)
+        outcome = scheduler.start(doc, workflow)
+        self._stage(doc, outcome)
+        try:
+            await self.store.create(run_id, doc)
+        except RunExists:
+            existing, _ = await self.store.get(run_id)
+            return existing
+        await self._deliver(run_id, outcome)
+        return doc
+
+    async def get(self, run_id: str) -> dict[str, Any]:
+        doc, _ = await self.store.get(run_id)
+        return doc
+
+    async def list(self) -> list[dict[str, Any]]:
+        return await self.store.list()
+
+    async def cancel(self, run_id: str, reason: str) -> dict[str, Any]:
+        doc = await self._transact(run_id, lambda d: scheduler.cancel(d, reason))
+        client = await self.nats.client()
+        await client.publish(f"{CANCEL_SUBJECT}.{run_id}", reason.encode())
+        return doc
+
+    async def watch(self, run_id: str, from_start: bool,
+                    idle_timeout_s: float = 60.0) -> AsyncIterator[dict[str, Any]]:
+        await self.store.get(run_id)  # NOT_FOUND for an unknown run, before streaming
+        async for event in self.events.follow(run_id, from_start=from_start,
+                                              stop_when=is_terminal,
+                                              idle_timeout_s=idle_timeout_s):
+            yield event
+
+    # Transactions ---------------------------------------------------------------------
+
+    @staticmethod
+    def _stage(doc: dict[str, Any], outcome: scheduler.Outcome) -> None:
+        """Number the outcome's events and put them in the run's outbox (same write)."""
+        for kind, data in outcome.events:
+            doc["outbox"].append({"sequence": doc["event_seq"], "type": kind, "data": data})
+            doc["event_seq"] += 1
+        doc["updated_at"] = scheduler.now()
+
+    async def _transact(self, run_id: str,
+                        change: Callable[[dict[str, Any]], scheduler.Outcome | None]
+                        ) -> dict[str, Any]:
+        """Apply a scheduler transition with CAS, then publish its events and tasks."""
+        box: dict[str, scheduler.Outcome] = {}
+
+        def mutate(doc: dict[str, Any]) -> dict[str, Any] | None:
+            box.pop("outcome", None)
+            outcome = change(doc)
+            if outcome is None:
+                return None
+            self._stage(doc, outcome)
+            box["outcome"] = outcome
+            return doc
+
+        doc, _ = await self.store.update(run_id, mutate)
+        if "outcome" in box:
+            await self._deliver(run_id, box["outcome"], doc)
+        return doc
+
+    async def _deliver(self, run_id: str, outcome: scheduler.Outcome,
+                       doc: dict[str, Any] | None = None) -> None:
+        """Publish the staged events (in order) and enqueue the tasks, then trim the outbox."""
+        current = doc if doc is not None else (await self.store.get(run_id))[0]
+        await self._flush_outbox(run_id, current)
+        for ref in outcome.tasks:
+            await self.queue.enqueue(StepTask(run_id, ref.step_id, ref.item, ref.attempt,
+                                              {"not_before": ref.not_before}))
+
+    async def _flush_outbox(self, run_id: str, doc: dict[str, Any]) -> None:
+        pending = doc.get("outbox") or []
+        if not pending:
+            return
+        for entry in pending:
+            await self.events.publish(run_id, entry["type"], entry["data"],
+                                      sequence=entry["sequence"])
+        published = pending[-1]["sequence"]
+
+        def trim(d: dict[str, Any]) -> dict[str, Any] | None:
+            kept = [e for e in d["outbox"] if e["sequence"] > published]
+            if len(kept) == len(d["outbox"]):
+                return None
+            d["outbox"] = kept
+            return d
+
+        await self.store.update(run_id, trim)
+
+    # Worker -----------------------------------------------------------------------------
+
+    async def _handle(self, task: StepTask, delivery: Delivery) -> None:
+        with bound_context(run_id=task.run_id, step=task.step_id, item=task.item):
+            doc = await self.get(task.run_id)
+            if doc["state"] != "RUNNING":
+                return  # cancelled or finished: nothing to do, ack
+            workflow = self.workflow_of(doc)
+            owner = f"{self.owner}:{delivery.stream_seq}:{delivery.num_delivered}"
+            not_before = float(task.payload.get("not_before") or 0)
+            while time.time() < not_before:  # a retry waits out its back-off
+                await delivery.in_progress()
+                await asyncio.sleep(min(HEARTBEAT_S, max(0.0, not_before - time.time())))
+            claimed = await self._claim(task, owner, steal=delivery.num_delivered > 1)
+            if claimed is None:
+                return  # recorded already, or someone else's: never run twice
+            spec = workflow.step(task.step_id)
+            try:
+                request = arguments.to_request(spec.rpc.request, expressions.render(
+                    spec.arguments, scheduler.item_context(claimed, task.step_id, task.item)))
+            except (ValueError, expressions.ExpressionError) as exc:
+                await self._record_failure(task, owner, "INVALID_ARGUMENT", str(exc), workflow)
+                return
+            call = asyncio.create_task(self._call(spec.rpc, request, spec.timeout_s, task,
+                                                  owner, delivery))
+            self._inflight.setdefault(task.run_id, set()).add(call)
+            try:
+                outputs = await call
+            except asyncio.CancelledError:
+                if self._stop.is_set():
+                    raise  # shutting down: leave unacked, another engine takes it over
+                return  # the run was cancelled
+            except grpc.aio.AioRpcError as exc:
+                await self._record_failure(task, owner, exc.code().name, exc.details() or "",
+                                           workflow)
+                return
+            except MeshError as exc:
+                await self._record_failure(task, owner, exc.code.value, exc.message, workflow)
+                return
+            finally:
+                self._inflight.get(task.run_id, set()).discard(call)
+            await self._transact(task.run_id, lambda d: scheduler.complete(
+                d, workflow, task.step_id, task.item, task.attempt, owner, outputs))
+
+    async def _claim(self, task: StepTask, owner: str, *, steal: bool) -> dict[str, Any] | None:
+        won: dict[str, bool] = {}
+
+        def mutate(doc: dict[str, Any]) -> dict[str, Any] | None:
+            won["yes"] = scheduler.claim(doc, task.step_id, task.item, task.attempt, owner,
+                                         steal=steal)
+            return doc if won["yes"] else None
+
+        doc, _ = await self.store.update(task.run_id, mutate)
+        return doc if won.get("yes") else None
+
+    async def _record_failure(self, task: StepTask, owner: str, code: str, message: str,
+                              workflow: Workflow) -> None:
+        log.info("step.failed", code=code, error=message, attempt=task.attempt)
+        at = time.time()
+        await self._transact(task.run_id, lambda d: scheduler.fail(
+            d, workflow, task.step_id, task.item, task.attempt, owner, code, message, at=at))
+
+    def _channel(self, part: str) -> grpc.aio.Channel:
+        if part not in self._channels:
+            self._channels[part] = grpc.aio.insecure_channel(
+                self.settings.service_address(part),
+                options=grpc_options(self.settings.grpc_max_message_bytes))
+        return self._channels[part]
+
+    async def _call(self, rpc: RpcInfo, request: Any, timeout_s: float, task: StepTask,
+                    owner: str, delivery: Delivery) -> dict[str, Any]:
+        """One gRPC call with a deadline; streamed progress becomes (throttled) events."""
+        channel = self._channel(rpc.part)
+        decode = GetMessageClass(rpc.response).FromString
+        if not rpc.streaming:
+            method = channel.unary_unary(rpc.path, request_serializer=type(request).SerializeToString,
+                                         response_deserializer=decode)
+            return arguments.to_outputs(await method(request, timeout=timeout_s))
+        stream = channel.unary_stream(rpc.path, request_serializer=type(request).SerializeToString,
+                                      response_deserializer=decode)(request, timeout=timeout_s)
+        last = 0.0
+        result = None
+        async for event in stream:
+            if event.WhichOneof("event") == "result":
+                result = event.result
+                continue
+            if time.monotonic() - last >= PROGRESS_EVERY_S:
+                last = time.monotonic()
+                await delivery.in_progress()
+                await self._report_progress(task, owner, event.progress)
+        if result is None:
+            raise MeshError(f"{rpc.path} ended without a result", StatusCode.INTERNAL)
+        return arguments.to_outputs(result)
+
+    async def _report_progress(self, task: StepTask, owner: str, progress: Any) -> None:
+        def change(doc: dict[str, Any]) -> scheduler.Outcome | None:
+            if not scheduler.owns(doc, task.step_id, task.item, task.attempt, owner):
+                return None
+            outcome = scheduler.Outcome()
+            outcome.event("step.progress", step_id=task.step_id, item_index=task.item,
+                          item_fraction=progress.fraction, stage=progress.stage)
+            return outcome
+
+        await self._transact(task.run_id, change)
+
+    async def _on_cancel(self, msg: Any) -> None:
+        run_id = msg.subject.rsplit(".", 1)[-1]
+        for call in list(self._inflight.get(run_id, ())):
+            call.cancel()
+
+    # Reconciliation ---------------------------------------------------------------------
+
+    async def reconcile(self) -> None:
+        """Publish outboxes a crash left behind; re-enqueue items queued but not picked up."""
+        for doc in await self.store.list():
+            run_id = doc["run_id"]
+            if doc.get("outbox"):
+                await self._flush_outbox(run_id, doc)
+            if doc["state"] != "RUNNING":
+                continue
+            for step_id, st in doc["steps"].items():
+                for index, item in enumerate(st["items"]):
+                    if item["status"] == "QUEUED" and _age_s(item.get("queued_at")) > \
+                            REQUEUE_AFTER_S:
+                        await self.queue.enqueue(StepTask(
+                            run_id, step_id, index, item["attempt"],
+                            {"not_before": item.get("not_before", 0)}))
+
+    async def _reconcile_forever(self) -> None:
+        while not self._stop.is_set():
+            try:
+                await self.reconcile()
+            except Exception as exc:  # noqa: BLE001 - keep reconciling; log what happened
+                log.warning("engine.reconcile_failed", error=str(exc))
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), RECONCILE_EVERY_S)
+
+
+def _age_s(stamp: str | None) -> float:
+    if not stamp:
+        return float("inf")
+    from datetime import datetime
+
+    return time.time() - datetime.fromisoformat(stamp).timestamp()
