@@ -72,6 +72,9 @@ class Settings(BaseSettings):
     triton_timeout_s: float = Field(30.0, gt=0)
     triton_retries: int = Field(4, ge=0)
     shutdown_grace_s: float = Field(10.0, ge=0)
+    # orchestrator: a step not acknowledged within ack_wait (its worker died) is redelivered
+    orchestrator_ack_wait_s: float = Field(30.0, ge=1)
+    orchestrator_workers: int = Field(8, ge=1, le=256)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     @classmethod

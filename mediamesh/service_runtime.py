@@ -8,9 +8,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from typing import Any
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from mediamesh.config import Settings, load_settings
 from mediamesh.diagnostics import diagnostics_binding
@@ -111,7 +111,10 @@ def run_service(part: str, build: BuildBindings, readiness: Readiness | None = N
     parser = argparse.ArgumentParser(prog=f"mediamesh-{part}")
     parser.add_argument("--config", type=Path, default=None,
                         help="mesh settings (the mesh.json that `mediamesh up` writes, or TOML)")
+    parser.add_argument("--port", type=int, default=None,
+                        help="listen on this port instead of the configured one (a replica)")
     args = parser.parse_args()
-    settings = load_settings(args.config)
+    overrides = {f"{part}_port": args.port} if args.port else {}
+    settings = load_settings(args.config, **overrides)
     configure_logging(part, settings.log_level)
     asyncio.run(serve(part, settings, build, readiness, background, on_stop))

@@ -39,7 +39,6 @@ log = get_logger()
 
 CANCEL_SUBJECT = "mediamesh.control.cancel"
 PROGRESS_EVERY_S = 1.0
-HEARTBEAT_S = 5.0
 RECONCILE_EVERY_S = 5.0
 REQUEUE_AFTER_S = 15.0
 
@@ -237,7 +236,7 @@ class Engine:
             not_before = float(task.payload.get("not_before") or 0)
             while time.time() < not_before:  # a retry waits out its back-off
                 await delivery.in_progress()
-                await asyncio.sleep(min(HEARTBEAT_S, max(0.0, not_before - time.time())))
+                await asyncio.sleep(min(self.heartbeat_s, max(0.0, not_before - time.time())))
             claimed = await self._claim(task, owner, steal=delivery.num_delivered > 1)
             if claimed is None:
                 return  # recorded already, or someone else's: never run twice
@@ -249,8 +248,9 @@ class Engine:
                 await self._record_failure(task, owner, "INVALID_ARGUMENT", str(exc), workflow)
                 return
             call = asyncio.create_task(self._call(spec.rpc, request, spec.timeout_s, task,
-                                                  owner, delivery))
+                                                  owner))
             self._inflight.setdefault(task.run_id, set()).add(call)
+            heartbeat = asyncio.create_task(self._heartbeat(delivery))
             try:
                 outputs = await call
             except asyncio.CancelledError:
@@ -265,6 +265,7 @@ class Engine:
                 await self._record_failure(task, owner, exc.code.value, exc.message, workflow)
                 return
             finally:
+                heartbeat.cancel()
                 self._inflight.get(task.run_id, set()).discard(call)
             await self._transact(task.run_id, lambda d: scheduler.complete(
                 d, workflow, task.step_id, task.item, task.attempt, owner, outputs))
@@ -294,8 +295,22 @@ class Engine:
                 options=grpc_options(self.settings.grpc_max_message_bytes))
         return self._channels[part]
 
+    @property
+    def heartbeat_s(self) -> float:
+        """How often a busy worker tells the queue it is alive (well inside ack_wait)."""
+        return self.config.ack_wait_s / 3
+
+    async def _heartbeat(self, delivery: Delivery) -> None:
+        """Keep the task ours while its call runs: a dead worker stops, and is replaced."""
+        while True:
+            await asyncio.sleep(self.heartbeat_s)
+            try:
+                await delivery.in_progress()
+            except Exception as exc:  # noqa: BLE001 - NATS hiccup: the next beat may pass
+                log.warning("engine.heartbeat_failed", error=str(exc))
+
     async def _call(self, rpc: RpcInfo, request: Any, timeout_s: float, task: StepTask,
-                    owner: str, delivery: Delivery) -> dict[str, Any]:
+                    owner: str) -> dict[str, Any]:
         """One gRPC call with a deadline; streamed progress becomes (throttled) events."""
         channel = self._channel(rpc.part)
         decode = GetMessageClass(rpc.response).FromString
@@ -313,7 +328,6 @@ class Engine:
                 continue
             if time.monotonic() - last >= PROGRESS_EVERY_S:
                 last = time.monotonic()
-                await delivery.in_progress()
                 await self._report_progress(task, owner, event.progress)
         if result is None:
             raise MeshError(f"{rpc.path} ended without a result", StatusCode.INTERNAL)

@@ -16,7 +16,7 @@ from mediamesh.logs import get_logger
 from mediamesh.nats_client import NatsConnection
 from mediamesh.service_runtime import ServiceContext
 from mediamesh.v1 import workflow_pb2, workflow_pb2_grpc
-from orchestrator.engine import Engine
+from orchestrator.engine import Engine, EngineConfig
 from orchestrator.registry import WorkflowRegistry
 from orchestrator.run_messages import RUN_STATE_NAMES, event_message, run_message
 from orchestrator.workflow_spec import WorkflowInvalid, load_workflow
@@ -123,6 +123,8 @@ class OrchestratorRuntime:
         self.nats = NatsConnection(ctx.settings.nats_address)
         self.registry = WorkflowRegistry(ctx.settings.workflows_dir).load()
         self.engine = Engine(ctx.settings, self.nats, self.registry,
+                             config=EngineConfig(ack_wait_s=ctx.settings.orchestrator_ack_wait_s,
+                                                 workers=ctx.settings.orchestrator_workers),
                              media_exists=self._media_exists)
         self.started = asyncio.Event()
 

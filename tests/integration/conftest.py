@@ -18,7 +18,7 @@ from mediamesh.models import registry
 def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     state = tmp_path_factory.mktemp("mesh")
     settings = load_settings(state_dir=state, port_base=free_port_base(),
-                             inline_limit_bytes=1 << 20)
+                             inline_limit_bytes=1 << 20, orchestrator_ack_wait_s=4.0)
     registry.build(settings.model_repository)
     try:
         control.up(settings, timeout_s=120)
