@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -25,8 +26,13 @@ app = typer.Typer(help="mediamesh: an open mesh of media-AI services.", no_args_
                   pretty_exceptions_enable=False)
 models_app = typer.Typer(help="Build and list the Triton models.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
-console = Console()
-err = Console(stderr=True)
+runs_app = typer.Typer(help="Inspect, follow and cancel workflow runs.", no_args_is_help=True)
+app.add_typer(runs_app, name="runs")
+workflows_app = typer.Typer(help="List and validate workflows.", no_args_is_help=True)
+app.add_typer(workflows_app, name="workflows")
+# Piped output (scripts, CI logs) gets wide tables instead of truncated 80-column ones.
+console = Console(width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
 _state: dict[str, object] = {}
 
@@ -209,6 +215,161 @@ def demo(out_dir: Annotated[Path, typer.Option(help="where to put the results")]
         asyncio.run(run_demo(settings(), out_dir, console))
     except JobError as exc:
         fail(str(exc))
+
+
+@app.command()
+def run(workflow: Annotated[str, typer.Argument(help="a registered workflow (name or "
+                                                      "name@version), or a YAML file")],
+        inputs: Annotated[list[str] | None, typer.Option("--input", "-i",
+                          help="name=value; JSON values allowed; local media files are "
+                               "staged into the media root")] = None,
+        watch: Annotated[bool, typer.Option(help="follow with progress bars")] = True,
+        out: Annotated[Path | None, typer.Option(help="copy output media here")] = None,
+        key: Annotated[str, typer.Option(help="idempotency key: the same key, the same run")]
+        = "") -> None:
+    """Submit a workflow run and (by default) follow it to the end."""
+    from mediamesh import workflow_cli as wc
+    from mediamesh.jobs import JobError
+    from mediamesh.v1 import workflow_pb2
+
+    s = settings()
+    path = Path(workflow)
+    is_file = path.suffix in (".yaml", ".yml") and path.is_file()
+    try:
+        run_id = wc.run_sync(wc.submit_run(s, workflow, wc.parse_inputs(inputs or []),
+                                           path if is_file else None, key))
+        console.print(f"run {run_id} submitted", soft_wrap=True)
+        if not watch:
+            return
+        final = wc.run_sync(wc.watch_run(s, run_id, console))
+    except JobError as exc:
+        fail(str(exc))
+        return
+    wc.print_run(console, final)
+    if out is not None and final.state == workflow_pb2.RUN_STATE_SUCCEEDED:
+        for copied in wc.collect_outputs(s, final, out):
+            console.print(f"output: {copied}", soft_wrap=True)
+    if final.state != workflow_pb2.RUN_STATE_SUCCEEDED:
+        raise typer.Exit(1)
+
+
+@runs_app.command("ls")
+def runs_ls(state: Annotated[str, typer.Option(help="running|succeeded|failed|cancelled")] = "",
+            workflow: Annotated[str, typer.Option(help="only this workflow")] = "",
+            limit: Annotated[int, typer.Option(help="how many")] = 20) -> None:
+    """Recent runs, newest first."""
+    from mediamesh import workflow_cli as wc
+    from mediamesh.jobs import JobError
+    from mediamesh.v1 import workflow_pb2
+
+    try:
+        state_filter: Any = (workflow_pb2.RunState.Value(f"RUN_STATE_{state.upper()}")
+                             if state else 0)
+    except ValueError:
+        fail(f"--state must be running, succeeded, failed or cancelled, not '{state}'")
+        return
+    try:
+        reply = wc.run_sync(wc.call(settings(), "ListRuns", workflow_pb2.ListRunsRequest(
+            page_size=limit, state_filter=state_filter, workflow_name=workflow)))
+    except JobError as exc:
+        fail(str(exc))
+        return
+    console.print(wc.runs_table(list(reply.runs)))
+
+
+@runs_app.command("get")
+def runs_get(run_id: str) -> None:
+    """One run: state, steps, outputs."""
+    from mediamesh import workflow_cli as wc
+    from mediamesh.jobs import JobError
+    from mediamesh.v1 import workflow_pb2
+
+    try:
+        run_message = wc.run_sync(wc.call(settings(), "GetRun",
+                                          workflow_pb2.GetRunRequest(run_id=run_id)))
+    except JobError as exc:
+        fail(str(exc))
+        return
+    wc.print_run(console, run_message)
+    table = Table()
+    for column in ("step", "status", "items", "attempts", "error"):
+        table.add_column(column)
+    for step in run_message.steps:
+        table.add_row(step.step_id, workflow_pb2.StepStatus.Name(step.status)
+                      .removeprefix("STEP_STATUS_"), f"{step.items_done}/{step.items_total}",
+                      str(step.attempts), step.error_message)
+    console.print(table)
+
+
+@runs_app.command("watch")
+def runs_watch(run_id: str) -> None:
+    """Follow a run with progress bars until it ends."""
+    from mediamesh import workflow_cli as wc
+    from mediamesh.jobs import JobError
+
+    try:
+        final = wc.run_sync(wc.watch_run(settings(), run_id, console))
+    except JobError as exc:
+        fail(str(exc))
+        return
+    wc.print_run(console, final)
+
+
+@runs_app.command("cancel")
+def runs_cancel(run_id: str, reason: Annotated[str, typer.Option()] = "cancelled from the CLI"
+                ) -> None:
+    """Stop scheduling a run and cancel its in-flight calls."""
+    from mediamesh import workflow_cli as wc
+    from mediamesh.jobs import JobError
+    from mediamesh.v1 import workflow_pb2
+
+    try:
+        wc.print_run(console, wc.run_sync(wc.call(settings(), "CancelRun",
+                     workflow_pb2.CancelRunRequest(run_id=run_id, reason=reason))))
+    except JobError as exc:
+        fail(str(exc))
+
+
+@workflows_app.command("ls")
+def workflows_ls() -> None:
+    """The workflows the orchestrator knows, with their inputs."""
+    from mediamesh import workflow_cli as wc
+    from mediamesh.jobs import JobError
+    from mediamesh.v1 import workflow_pb2
+
+    try:
+        reply = wc.run_sync(wc.call(settings(), "ListWorkflows",
+                                    workflow_pb2.ListWorkflowsRequest()))
+    except JobError as exc:
+        fail(str(exc))
+        return
+    table = Table()
+    for column in ("workflow", "version", "inputs", "description"):
+        table.add_column(column)
+    for w in reply.workflows:
+        table.add_row(w.name, w.version, ", ".join(
+            f"{i.name}: {i.type}{'' if i.required else '?'}" for i in w.inputs), w.description)
+    console.print(table)
+
+
+@workflows_app.command("validate")
+def workflows_validate(path: Path) -> None:
+    """Check a workflow file offline: every problem with its line (exit 1 if any)."""
+    from orchestrator.workflow_spec import WorkflowInvalid, load_workflow
+
+    if not path.is_file():
+        fail(f"{path} does not exist")
+    try:
+        workflow = load_workflow(path.read_text())
+    except WorkflowInvalid as exc:
+        for problem in exc.problems:
+            err.print(f"{path}:{problem.line}:{problem.column}: {problem.path}: "
+                      f"{problem.message}" if problem.path else
+                      f"{path}:{problem.line}:{problem.column}: {problem.message}",
+                      soft_wrap=True, markup=False, highlight=False)
+        raise typer.Exit(1) from None
+    console.print(f"{path}: valid ({workflow.name}@{workflow.version}, "
+                  f"{len(workflow.steps)} steps)")
 
 
 def main() -> None:

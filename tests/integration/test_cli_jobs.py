@@ -1,6 +1,8 @@
 """The CLI runs jobs through the mesh: stages local files, shows progress, explains errors."""
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -33,3 +35,40 @@ def test_key_errors_are_one_line(mesh: Settings, tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr and len(result.stderr.splitlines()) == 1
     missing = cli(mesh, "key", str(tmp_path / "nope.mp4"))
     assert missing.returncode == 1 and "does not exist" in missing.stderr
+
+
+def test_run_a_workflow_from_the_cli_with_progress_and_outputs(mesh: Settings,
+                                                              tmp_path: Path) -> None:
+    from mediamesh.synth import green_screen as synth
+
+    clip = tmp_path / "take.mp4"
+    with media.VideoWriter(clip, 96, 64, 25.0) as writer:
+        for frame in synth.render_clip(10, 25.0, 96, 64):
+            writer.write(frame.rgb)
+    backdrop = tmp_path / "bd.png"
+    media.write_image(backdrop, synth.background_image(96, 64))
+    out = tmp_path / "out"
+    result = cli(mesh, "run", "greenscreen", "-i", f'clips=["{clip}"]', "-i",
+                 f"backdrop={backdrop}", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "SUCCEEDED" in result.stdout and "composite" in result.stdout
+    assert sorted(p.name for p in out.iterdir()) == ["clip-0.matte.mp4", "clip-0.mp4"]
+    listed = cli(mesh, "runs", "ls", "--state", "succeeded")
+    assert listed.returncode == 0 and "greenscreen" in listed.stdout
+    bad = cli(mesh, "run", "greenscreen", "-i", 'clips=["nowhere.mp4"]', "-i",
+              f"backdrop={backdrop}")
+    assert bad.returncode == 1
+    assert "inputs.clips: media 'nowhere.mp4' does not exist" in bad.stderr
+
+
+def test_validate_a_workflow_file_offline(tmp_path: Path) -> None:
+    broken = tmp_path / "w.yaml"
+    broken.write_text("name: w\nversion: 1\nsteps:\n  - id: a\n    call: vision.Nope\n")
+    result = subprocess_cli("workflows", "validate", str(broken))
+    assert result.returncode == 1
+    assert f"{broken}:5:11: steps[0].call: unknown RPC 'vision.Nope'" in result.stderr
+
+
+def subprocess_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "mediamesh.cli", *args], capture_output=True,
+                          text=True, timeout=60)
