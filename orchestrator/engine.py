@@ -41,6 +41,7 @@ CANCEL_SUBJECT = "mediamesh.control.cancel"
 PROGRESS_EVERY_S = 1.0
 RECONCILE_EVERY_S = 5.0
 REQUEUE_AFTER_S = 15.0
+STALE_OUTBOX_S = 10.0  # well inside JetStream's 120 s de-duplication window
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,7 @@ class Engine:
         self._workflows: dict[str, Workflow] = {}
         self._channels: dict[str, grpc.aio.Channel] = {}
         self._inflight: dict[str, set[asyncio.Task[Any]]] = {}
+        self._published: dict[str, int] = {}  # last event sequence published, per run
         self._tasks: list[asyncio.Task[None]] = []
         self._stop = asyncio.Event()
         self.store: RunStore
@@ -173,7 +175,8 @@ class Engine:
     def _stage(doc: dict[str, Any], outcome: scheduler.Outcome) -> None:
         """Number the outcome's events and put them in the run's outbox (same write)."""
         for kind, data in outcome.events:
-            doc["outbox"].append({"sequence": doc["event_seq"], "type": kind, "data": data})
+            doc["outbox"].append({"sequence": doc["event_seq"], "type": kind, "data": data,
+                                  "staged": time.time()})
             doc["event_seq"] += 1
         doc["updated_at"] = scheduler.now()
 
@@ -188,6 +191,8 @@ class Engine:
             outcome = change(doc)
             if outcome is None:
                 return None
+            published = self._published.get(run_id, 0)  # trimmed here: no extra write
+            doc["outbox"] = [e for e in doc["outbox"] if e["sequence"] > published]
             self._stage(doc, outcome)
             box["outcome"] = outcome
             return doc
@@ -206,14 +211,20 @@ class Engine:
             await self.queue.enqueue(StepTask(run_id, ref.step_id, ref.item, ref.attempt,
                                               {"not_before": ref.not_before}))
 
-    async def _flush_outbox(self, run_id: str, doc: dict[str, Any]) -> None:
-        pending = doc.get("outbox") or []
-        if not pending:
-            return
+    async def _flush_outbox(self, run_id: str, doc: dict[str, Any], *,
+                            trim_now: bool = False) -> None:
+        """Publish the outbox in order. A running run's next write trims what was published
+        (no extra write); a finished run, or the reconciler, trims now."""
+        already = 0 if trim_now else self._published.get(run_id, 0)
+        pending = [e for e in doc.get("outbox") or [] if e["sequence"] > already]
         for entry in pending:
             await self.events.publish(run_id, entry["type"], entry["data"],
                                       sequence=entry["sequence"])
-        published = pending[-1]["sequence"]
+        if pending:
+            self._published[run_id] = max(already, pending[-1]["sequence"])
+        if not doc.get("outbox") or (doc["state"] == "RUNNING" and not trim_now):
+            return
+        published = self._published.pop(run_id, 0)
 
         def trim(d: dict[str, Any]) -> dict[str, Any] | None:
             kept = [e for e in d["outbox"] if e["sequence"] > published]
@@ -228,10 +239,6 @@ class Engine:
 
     async def _handle(self, task: StepTask, delivery: Delivery) -> None:
         with bound_context(run_id=task.run_id, step=task.step_id, item=task.item):
-            doc = await self.get(task.run_id)
-            if doc["state"] != "RUNNING":
-                return  # cancelled or finished: nothing to do, ack
-            workflow = self.workflow_of(doc)
             owner = f"{self.owner}:{delivery.stream_seq}:{delivery.num_delivered}"
             not_before = float(task.payload.get("not_before") or 0)
             while time.time() < not_before:  # a retry waits out its back-off
@@ -239,7 +246,8 @@ class Engine:
                 await asyncio.sleep(min(self.heartbeat_s, max(0.0, not_before - time.time())))
             claimed = await self._claim(task, owner, steal=delivery.num_delivered > 1)
             if claimed is None:
-                return  # recorded already, or someone else's: never run twice
+                return  # finished, cancelled, or someone else's: never run twice; ack
+            workflow = self.workflow_of(claimed)
             spec = workflow.step(task.step_id)
             try:
                 request = arguments.to_request(spec.rpc.request, expressions.render(
@@ -251,6 +259,7 @@ class Engine:
                                                   owner))
             self._inflight.setdefault(task.run_id, set()).add(call)
             heartbeat = asyncio.create_task(self._heartbeat(delivery))
+            called = time.perf_counter()
             try:
                 outputs = await call
             except asyncio.CancelledError:
@@ -267,8 +276,9 @@ class Engine:
             finally:
                 heartbeat.cancel()
                 self._inflight.get(task.run_id, set()).discard(call)
+            call_ms = (time.perf_counter() - called) * 1000
             await self._transact(task.run_id, lambda d: scheduler.complete(
-                d, workflow, task.step_id, task.item, task.attempt, owner, outputs))
+                d, workflow, task.step_id, task.item, task.attempt, owner, outputs, call_ms))
 
     async def _claim(self, task: StepTask, owner: str, *, steal: bool) -> dict[str, Any] | None:
         won: dict[str, bool] = {}
@@ -355,17 +365,21 @@ class Engine:
         """Publish outboxes a crash left behind; re-enqueue items queued but not picked up."""
         for doc in await self.store.list():
             run_id = doc["run_id"]
-            if doc.get("outbox"):
-                await self._flush_outbox(run_id, doc)
+            oldest = min((e.get("staged", 0) for e in doc.get("outbox") or []), default=None)
+            if oldest is not None and time.time() - oldest > STALE_OUTBOX_S:
+                # published but never trimmed (no later write), or lost in a crash: publish
+                # again (de-duplicated by id) and trim, so nothing is published twice later
+                await self._flush_outbox(run_id, doc, trim_now=True)
             if doc["state"] != "RUNNING":
                 continue
             for step_id, st in doc["steps"].items():
                 for index, item in enumerate(st["items"]):
                     if item["status"] == "QUEUED" and _age_s(item.get("queued_at")) > \
-                            REQUEUE_AFTER_S:
+                            REQUEUE_AFTER_S + max(0.0, item.get("not_before", 0) - time.time()):
                         await self.queue.enqueue(StepTask(
                             run_id, step_id, index, item["attempt"],
-                            {"not_before": item.get("not_before", 0)}))
+                            {"not_before": item.get("not_before", 0)}),
+                            redrive=str(int(time.time() // REQUEUE_AFTER_S)))
 
     async def _reconcile_forever(self) -> None:
         while not self._stop.is_set():

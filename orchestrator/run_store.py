@@ -11,6 +11,7 @@ import copy
 import json
 import random
 import re
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -90,6 +91,9 @@ def _encode(doc: dict[str, Any]) -> bytes:
     return json.dumps(doc, separators=(",", ":"), sort_keys=True).encode()
 
 
+RECENT_RUNS = 4096  # documents remembered per process for cheap CAS
+
+
 class RunStore:
     """CRUD plus compare-and-set updates of run documents."""
 
@@ -97,6 +101,16 @@ class RunStore:
         self.js = js
         self.bucket = bucket
         self._bound: KeyValue | None = None
+        # Last (document, revision) this process wrote or read, per run: an update tries it
+        # first and reads again only when another writer got there first (saves a round trip
+        # per transition in the common case of one engine driving a run).
+        self._recent: OrderedDict[str, tuple[bytes, int]] = OrderedDict()
+
+    def _remember(self, run_id: str, raw: bytes, revision: int) -> None:
+        self._recent[run_id] = (raw, revision)
+        self._recent.move_to_end(run_id)
+        while len(self._recent) > RECENT_RUNS:
+            self._recent.popitem(last=False)
 
     async def ensure(self) -> None:
         """Bind the bucket, creating it (history=5, file storage) on first use."""
@@ -119,10 +133,13 @@ class RunStore:
         validate_run_id(run_id)
         kv = await self._kv()
         async with nats_unavailable_as_storage_error("creating a run", run_id):
+            raw = _encode(doc)
             try:
-                return await kv.create(run_id, _encode(doc))
+                revision = await kv.create(run_id, raw)
             except nats.js.errors.KeyWrongLastSequenceError as exc:
                 raise RunExists(run_id) from exc
+        self._remember(run_id, raw, revision)
+        return revision
 
     async def get(self, run_id: str) -> tuple[dict[str, Any], int]:
         """The run document and its revision (pass the revision nowhere: use `update`)."""
@@ -132,7 +149,9 @@ class RunStore:
             try:
                 entry = await kv.get(run_id)
             except nats.js.errors.KeyNotFoundError as exc:
+                self._recent.pop(run_id, None)
                 raise RunNotFound(run_id) from exc
+        self._remember(run_id, entry.value or b"{}", entry.revision or 0)
         return json.loads(entry.value or b"{}"), entry.revision or 0
 
     async def update(self, run_id: str, mutate: Mutation, *,
@@ -143,17 +162,27 @@ class RunStore:
         the document. Returning None means "nothing to change" and writes nothing.
         """
         kv = await self._kv()
+        validate_run_id(run_id)
         for attempt in range(attempts):
-            doc, revision = await self.get(run_id)
+            recent = self._recent.pop(run_id, None) if attempt == 0 else None
+            if recent is not None:
+                doc, revision = json.loads(recent[0]), recent[1]
+            else:
+                doc, revision = await self.get(run_id)
             changed = mutate(copy.deepcopy(doc))
             if changed is None:
+                if recent is not None:
+                    continue  # "nothing to do" from a remembered copy may be stale: re-read
                 return doc, revision
+            raw = _encode(changed)
             async with nats_unavailable_as_storage_error("updating a run", run_id):
                 try:
-                    new_revision = await kv.update(run_id, _encode(changed), last=revision)
+                    new_revision = await kv.update(run_id, raw, last=revision)
+                    self._remember(run_id, raw, new_revision)
                     return changed, new_revision
                 except nats.js.errors.KeyWrongLastSequenceError:
-                    pass
+                    if recent is not None:
+                        continue  # our copy was stale: read the latest, no back-off needed
             # Lost the race: back off a little (jittered so replicas do not collide again).
             await asyncio.sleep(random.uniform(0, 0.005 * (attempt + 1)))
         raise RunUpdateConflict(run_id, attempts)

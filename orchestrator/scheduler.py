@@ -220,12 +220,17 @@ def owns(doc: dict[str, Any], step_id: str, index: int, attempt: int, owner: str
 
 
 def complete(doc: dict[str, Any], workflow: Workflow, step_id: str, index: int,
-             attempt: int, owner: str, outputs: Any) -> Outcome | None:
-    """Record a finished item (once: a stale or repeated result changes nothing)."""
+             attempt: int, owner: str, outputs: Any, call_ms: float = 0.0) -> Outcome | None:
+    """Record a finished item (once: a stale or repeated result changes nothing).
+
+    `call_ms` is the service call's own duration, kept so the engine's overhead per step
+    can be measured (bench/orchestrator_load.py).
+    """
     if not owns(doc, step_id, index, attempt, owner):
         return None
     item = doc["steps"][step_id]["items"][index]
-    item.update(status="SUCCEEDED", outputs=outputs, finished_at=now())
+    item.update(status="SUCCEEDED", outputs=outputs, finished_at=now(),
+                call_ms=round(call_ms, 3))
     outcome = Outcome()
     items = doc["steps"][step_id]["items"]
     done = sum(1 for i in items if i["status"] == "SUCCEEDED")

@@ -130,12 +130,17 @@ class WorkQueue:
                 # +1: the extra delivery only dead-letters (see the module docstring).
                 max_deliver=self.max_deliver + 1))
 
-    async def enqueue(self, task: StepTask) -> bool:
-        """Publish a ready step; False when the same `task.key` was enqueued within 120 s."""
+    async def enqueue(self, task: StepTask, *, redrive: str = "") -> bool:
+        """Publish a ready step; False when the same `task.key` was enqueued within 120 s.
+
+        `redrive` (e.g. a timestamp) lets a reconciler re-send a task whose first message was
+        lost: a new de-duplication id; the run's claim still stops a second execution.
+        """
+        msg_id = f"{task.key}#{redrive}" if redrive else task.key
         async with nats_unavailable_as_storage_error("enqueueing a step", task.key):
             ack = await self.js.publish(
                 f"{self.subject_prefix}.{task.run_id}", task.to_json().encode(),
-                stream=self.stream, headers={"Nats-Msg-Id": task.key})
+                stream=self.stream, headers={"Nats-Msg-Id": msg_id})
         return not ack.duplicate
 
     def backoff_s(self, num_delivered: int) -> float:

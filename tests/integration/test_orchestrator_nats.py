@@ -97,7 +97,7 @@ async def test_concurrent_updates_from_two_replicas_lose_nothing(connect: Any, u
 
 async def test_update_retries_when_another_replica_wrote_first(connect: Any, uid: str) -> None:
     mine, theirs = [RunStore(await connect(), bucket=f"runs_{uid}") for _ in range(2)]
-    await mine.create("run-1", {"steps": []})
+    await theirs.create("run-1", {"steps": []})  # `mine` has no remembered copy: it reads
     seen: list[list[str]] = []
 
     async def competing_write() -> None:
@@ -129,7 +129,7 @@ async def test_update_retries_when_another_replica_wrote_first(connect: Any, uid
 
 async def test_update_gives_up_with_a_retryable_error(connect: Any, uid: str) -> None:
     store, rival = [RunStore(await connect(), bucket=f"runs_{uid}") for _ in range(2)]
-    await store.create("busy", {"n": 0})
+    await rival.create("busy", {"n": 0})  # `store` has no remembered copy: it reads
     original_get = store.get
 
     async def always_raced(run_id: str) -> tuple[dict[str, Any], int]:
@@ -142,6 +142,15 @@ async def test_update_gives_up_with_a_retryable_error(connect: Any, uid: str) ->
         await store.update("busy", lambda d: {"n": -1}, attempts=3)
     assert caught.value.code == StatusCode.UNAVAILABLE and caught.value.retry_after_s
     assert (await rival.get("busy"))[0] == {"n": 3}  # our stale write never landed
+
+
+async def test_a_stale_remembered_copy_is_detected_and_reread(connect: Any, uid: str) -> None:
+    mine, theirs = [RunStore(await connect(), bucket=f"runs_{uid}") for _ in range(2)]
+    await mine.create("run-2", {"n": 0})  # `mine` remembers revision 1
+    await theirs.update("run-2", lambda d: {"n": d["n"] + 10})  # ...which is now stale
+    doc, _ = await mine.update("run-2", lambda d: {"n": d["n"] + 1})
+    assert doc == {"n": 11}  # the CAS on the stale copy failed; the re-read copy won
+    assert (await theirs.get("run-2"))[0] == {"n": 11}
 
 
 async def test_create_is_atomic_and_idempotent(js: JetStreamContext, uid: str) -> None:
@@ -511,3 +520,16 @@ async def test_follow_of_a_silent_run_ends_after_idle_timeout(js: JetStreamConte
                                                   idle_timeout_s=0.5)]
     assert events == []
     assert 0.4 <= time.monotonic() - started < 3
+
+
+async def test_nothing_to_do_on_a_stale_remembered_copy_is_rechecked(connect: Any,
+                                                                      uid: str) -> None:
+    mine, theirs = [RunStore(await connect(), bucket=f"runs_{uid}") for _ in range(2)]
+    await mine.create("run-3", {"ready": False})  # `mine` remembers ready=False
+    await theirs.update("run-3", lambda d: {**d, "ready": True})
+
+    def take_if_ready(doc: dict[str, Any]) -> dict[str, Any] | None:
+        return {**doc, "taken": True} if doc["ready"] else None
+
+    doc, _ = await mine.update("run-3", take_if_ready)
+    assert doc == {"ready": True, "taken": True}  # decided on the latest copy, not the stale one
