@@ -206,10 +206,10 @@ class Engine:
                        doc: dict[str, Any] | None = None) -> None:
         """Publish the staged events (in order) and enqueue the tasks, then trim the outbox."""
         current = doc if doc is not None else (await self.store.get(run_id))[0]
-        await self._flush_outbox(run_id, current)
-        for ref in outcome.tasks:
-            await self.queue.enqueue(StepTask(run_id, ref.step_id, ref.item, ref.attempt,
-                                              {"not_before": ref.not_before}))
+        await self._flush_outbox(run_id, current)  # events first: a task's own events follow
+        await asyncio.gather(*(self.queue.enqueue(StepTask(
+            run_id, ref.step_id, ref.item, ref.attempt, {"not_before": ref.not_before}))
+            for ref in outcome.tasks))
 
     async def _flush_outbox(self, run_id: str, doc: dict[str, Any], *,
                             trim_now: bool = False) -> None:
@@ -217,9 +217,10 @@ class Engine:
         (no extra write); a finished run, or the reconciler, trims now."""
         already = 0 if trim_now else self._published.get(run_id, 0)
         pending = [e for e in doc.get("outbox") or [] if e["sequence"] > already]
-        for entry in pending:
-            await self.events.publish(run_id, entry["type"], entry["data"],
-                                      sequence=entry["sequence"])
+        # One connection sends them in this order into one stream, so they are stored in
+        # order; awaiting the acks together costs one round trip instead of one per event.
+        await asyncio.gather(*(self.events.publish(run_id, e["type"], e["data"],
+                                                   sequence=e["sequence"]) for e in pending))
         if pending:
             self._published[run_id] = max(already, pending[-1]["sequence"])
         if not doc.get("outbox") or (doc["state"] == "RUNNING" and not trim_now):

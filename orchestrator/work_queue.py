@@ -218,7 +218,9 @@ class WorkQueue:
                 await msg.nak(delay=delay)
             return
         try:
-            await msg.ack_sync()
+            # fire-and-forget ack: a lost ack only redelivers, and the run's claim makes
+            # redelivery harmless; waiting for it would cost a round trip per step
+            await msg.ack()
         except nats.errors.Error as exc:
             # The step will be redelivered; its handler must be idempotent on task.key.
             log.warning("work_queue.ack_failed", key=task.key, error=str(exc))
