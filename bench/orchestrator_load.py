@@ -138,7 +138,7 @@ def main() -> int:
     parser.add_argument("--anchor-runs", type=int, default=20)
     parser.add_argument("--out", type=Path, default=Path("bench/results/orchestrator_load.json"))
     args = parser.parse_args()
-    console = Console()
+    console = Console(width=None if sys.stdout.isatty() else 160)
     state = Path(tempfile.mkdtemp(prefix="mm-bench-"))
     settings = load_settings(state_dir=state, port_base=free_port_base())
     registry.build(settings.model_repository)

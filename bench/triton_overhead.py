@@ -105,7 +105,7 @@ def main() -> int:
     parser.add_argument("--per-round", type=int, default=200)
     parser.add_argument("--out", type=Path, default=Path("bench/results/triton_overhead.json"))
     args = parser.parse_args()
-    console = Console()
+    console = Console(width=None if sys.stdout.isatty() else 160)
     own_mesh = args.state_dir is None
     if own_mesh:
         state = Path(tempfile.mkdtemp(prefix="mm-bench-"))

@@ -14,7 +14,7 @@ import contextlib
 import hashlib
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -204,23 +204,28 @@ class Engine:
 
     async def _deliver(self, run_id: str, outcome: scheduler.Outcome,
                        doc: dict[str, Any] | None = None) -> None:
-        """Publish the staged events (in order) and enqueue the tasks, then trim the outbox."""
+        """Publish the staged events, then enqueue the tasks: one wait for all the acks."""
         current = doc if doc is not None else (await self.store.get(run_id))[0]
-        await self._flush_outbox(run_id, current)  # events first: a task's own events follow
-        await asyncio.gather(*(self.queue.enqueue(StepTask(
-            run_id, ref.step_id, ref.item, ref.attempt, {"not_before": ref.not_before}))
-            for ref in outcome.tasks))
+        tasks = [self.queue.enqueue(StepTask(run_id, ref.step_id, ref.item, ref.attempt,
+                                             {"not_before": ref.not_before}))
+                 for ref in outcome.tasks]
+        await self._flush_outbox(run_id, current, then=tasks)
 
-    async def _flush_outbox(self, run_id: str, doc: dict[str, Any], *,
-                            trim_now: bool = False) -> None:
-        """Publish the outbox in order. A running run's next write trims what was published
-        (no extra write); a finished run, or the reconciler, trims now."""
+    async def _flush_outbox(self, run_id: str, doc: dict[str, Any], *, trim_now: bool = False,
+                            then: Sequence[Coroutine[Any, Any, Any]] = ()) -> None:
+        """Publish the outbox in order (and `then` after it). A running run's next write trims
+        what was published (no extra write); a finished run, or the reconciler, trims now.
+
+        Why one gather: asyncio starts its tasks in list order and each puts its message on
+        the connection before its first wait, so the wire order is the list order: events in
+        sequence, then the tasks (whose own events can only come later). One round trip
+        instead of one per message.
+        """
         already = 0 if trim_now else self._published.get(run_id, 0)
         pending = [e for e in doc.get("outbox") or [] if e["sequence"] > already]
-        # One connection sends them in this order into one stream, so they are stored in
-        # order; awaiting the acks together costs one round trip instead of one per event.
         await asyncio.gather(*(self.events.publish(run_id, e["type"], e["data"],
-                                                   sequence=e["sequence"]) for e in pending))
+                                                   sequence=e["sequence"]) for e in pending),
+                             *then)
         if pending:
             self._published[run_id] = max(already, pending[-1]["sequence"])
         if not doc.get("outbox") or (doc["state"] == "RUNNING" and not trim_now):
