@@ -24,7 +24,7 @@ from google.protobuf.message_factory import GetMessageClass
 from mediamesh.config import Settings
 from mediamesh.errors import InvalidArgument, MeshError, StatusCode
 from mediamesh.grpc_server import grpc_options
-from mediamesh.logs import bound_context, get_logger
+from mediamesh.logs import bind_context, bound_context, get_logger
 from mediamesh.nats_client import NatsConnection
 from orchestrator import arguments, expressions, scheduler
 from orchestrator.contracts import RpcInfo
@@ -127,8 +127,8 @@ class Engine:
         return self._workflows[digest]
 
     async def submit(self, *, name: str = "", yaml_text: str = "", inputs: dict[str, Any],
-                     idempotency_key: str = "", labels: dict[str, str] | None = None
-                     ) -> dict[str, Any]:
+                     idempotency_key: str = "", labels: dict[str, str] | None = None,
+                     traceparent: str = "") -> dict[str, Any]:
         """Validate and start a run; the same idempotency key returns the same run."""
         if bool(name) == bool(yaml_text):
             raise InvalidArgument("give either workflow_name or workflow_yaml",
@@ -138,6 +138,7 @@ class Engine:
         values = validate_inputs(workflow, inputs, self.media_exists)
         run_id = run_id_for(idempotency_key)
         doc = scheduler.new_run(run_id, workflow, values, labels or {}, idempotency_key)
+        doc["trace_id"] = trace_id_of(traceparent) or uuid.uuid4().hex  # one trace per run
         outcome = scheduler.start(doc, workflow)
         self._stage(doc, outcome)
         try:
@@ -223,9 +224,10 @@ class Engine:
         """
         already = 0 if trim_now else self._published.get(run_id, 0)
         pending = [e for e in doc.get("outbox") or [] if e["sequence"] > already]
+        headers = {"traceparent": child_traceparent(doc.get("trace_id", ""))}
         await asyncio.gather(*(self.events.publish(run_id, e["type"], e["data"],
-                                                   sequence=e["sequence"]) for e in pending),
-                             *then)
+                                                   sequence=e["sequence"], headers=headers)
+                               for e in pending), *then)
         if pending:
             self._published[run_id] = max(already, pending[-1]["sequence"])
         if not doc.get("outbox") or (doc["state"] == "RUNNING" and not trim_now):
@@ -246,6 +248,7 @@ class Engine:
     async def _handle(self, task: StepTask, delivery: Delivery) -> None:
         with bound_context(run_id=task.run_id, step=task.step_id, item=task.item):
             owner = f"{self.owner}:{delivery.stream_seq}:{delivery.num_delivered}"
+            trace_id = str(task.payload.get("trace_id") or "")
             not_before = float(task.payload.get("not_before") or 0)
             while time.time() < not_before:  # a retry waits out its back-off
                 await delivery.in_progress()
@@ -255,6 +258,8 @@ class Engine:
                 return  # finished, cancelled, or someone else's: never run twice; ack
             workflow = self.workflow_of(claimed)
             spec = workflow.step(task.step_id)
+            trace_id = trace_id or str(claimed.get("trace_id") or "")
+            bind_context(trace_id=trace_id)  # this task's logs join the run's trace
             try:
                 request = arguments.to_request(spec.rpc.request, expressions.render(
                     spec.arguments, scheduler.item_context(claimed, task.step_id, task.item)))
@@ -262,7 +267,7 @@ class Engine:
                 await self._record_failure(task, owner, "INVALID_ARGUMENT", str(exc), workflow)
                 return
             call = asyncio.create_task(self._call(spec.rpc, request, spec.timeout_s, task,
-                                                  owner))
+                                                  owner, trace_id))
             self._inflight.setdefault(task.run_id, set()).add(call)
             heartbeat = asyncio.create_task(self._heartbeat(delivery))
             called = time.perf_counter()
@@ -326,16 +331,20 @@ class Engine:
                 log.warning("engine.heartbeat_failed", error=str(exc))
 
     async def _call(self, rpc: RpcInfo, request: Any, timeout_s: float, task: StepTask,
-                    owner: str) -> dict[str, Any]:
-        """One gRPC call with a deadline; streamed progress becomes (throttled) events."""
+                    owner: str, trace_id: str) -> dict[str, Any]:
+        """One gRPC call with a deadline (and the run's trace); streamed progress becomes
+        (throttled) events."""
         channel = self._channel(rpc.part)
         decode = GetMessageClass(rpc.response).FromString
+        metadata = (("traceparent", child_traceparent(trace_id)),) if trace_id else ()
         if not rpc.streaming:
             method = channel.unary_unary(rpc.path, request_serializer=type(request).SerializeToString,
                                          response_deserializer=decode)
-            return arguments.to_outputs(await method(request, timeout=timeout_s))
+            return arguments.to_outputs(await method(request, timeout=timeout_s,
+                                                     metadata=metadata))
         stream = channel.unary_stream(rpc.path, request_serializer=type(request).SerializeToString,
-                                      response_deserializer=decode)(request, timeout=timeout_s)
+                                      response_deserializer=decode)(request, timeout=timeout_s,
+                                                                    metadata=metadata)
         last = 0.0
         result = None
         async for event in stream:
@@ -395,6 +404,18 @@ class Engine:
                 log.warning("engine.reconcile_failed", error=str(exc))
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), RECONCILE_EVERY_S)
+
+
+def trace_id_of(traceparent: str) -> str:
+    """The trace id of a W3C `traceparent` (00-<32 hex>-<16 hex>-<flags>), or ''."""
+    parts = traceparent.split("-")
+    valid = len(parts) == 4 and len(parts[1]) == 32 and parts[1] != "0" * 32
+    return parts[1] if valid else ""
+
+
+def child_traceparent(trace_id: str) -> str:
+    """A `traceparent` in the run's trace with a fresh span id (events, service calls)."""
+    return f"00-{trace_id or uuid.uuid4().hex}-{uuid.uuid4().hex[:16]}-01"
 
 
 def _age_s(stamp: str | None) -> float:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -249,3 +250,29 @@ async def test_two_replicas_share_a_fan_out_without_double_execution(
     finally:
         replica.send_signal(signal.SIGTERM)
         replica.wait(timeout=30)
+
+
+async def test_one_trace_per_run_across_events_and_service_logs(client: MeshClient,
+                                                                 mesh: Settings,
+                                                                 clips: list[str]) -> None:
+    trace_id = "0af7651916cd43dd8448eb211c80319c"
+    reply = await client.workflow.SubmitWorkflow(workflow_pb2.SubmitWorkflowRequest(
+        workflow_yaml=FAN, inputs=struct({"clips": [clips[2]]})), timeout=30,
+        metadata=(("traceparent", f"00-{trace_id}-b7ad6b7169203331-01"),))
+    events = await events_until_end(client, reply.run_id)
+    assert events[-1].type == "failed"  # the broken clip: VisionService logs the failure
+    connection = await nats.connect(mesh.nats_address)
+    try:
+        sub = await connection.jetstream().subscribe(f"mediamesh.run.{reply.run_id}.>",
+                                                     ordered_consumer=True)
+        for _ in range(len(events)):
+            message = await sub.next_msg(timeout=5)
+            assert message.headers and message.headers["traceparent"].split("-")[1] == trace_id
+        await sub.unsubscribe()
+    finally:
+        await connection.close()
+    failures = [json.loads(line) for line in
+                (mesh.state_dir / "logs" / "vision.log").read_text().splitlines()
+                if trace_id in line]
+    assert failures and failures[-1]["event"] == "rpc.failed"
+    assert "broken.mp4" in failures[-1]["error"]
