@@ -330,6 +330,27 @@ def runs_cancel(run_id: str, reason: Annotated[str, typer.Option()] = "cancelled
         fail(str(exc))
 
 
+@runs_app.command("dead-letters")
+def runs_dead_letters(limit: Annotated[int, typer.Option(help="how many")] = 50) -> None:
+    """Steps that failed every delivery (their worker kept dying), kept for inspection."""
+    from mediamesh.workflow_cli import dead_letters
+
+    try:
+        letters = asyncio.run(dead_letters(settings(), limit))
+    except Exception as exc:  # noqa: BLE001 - NATS down etc.: one line, not a traceback
+        fail(f"cannot read dead letters from NATS: {exc}")
+        return
+    table = Table(title=f"{len(letters)} dead letter(s)")
+    for column in ("task", "deliveries", "error"):
+        table.add_column(column)
+    for letter in letters:
+        task = letter.get("task") or {}
+        table.add_row(f"{task.get('run_id')}/{task.get('step_id')}/{task.get('item')}/"
+                      f"{task.get('attempt')}", str(letter.get("deliveries", "")),
+                      str(letter.get("error", "")))
+    console.print(table)
+
+
 @workflows_app.command("ls")
 def workflows_ls() -> None:
     """The workflows the orchestrator knows, with their inputs."""

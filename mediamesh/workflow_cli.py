@@ -173,5 +173,18 @@ async def call(settings: Settings, method: str, request: Any) -> Any:
             raise _rpc_error(exc) from exc
 
 
+async def dead_letters(settings: Settings, limit: int) -> list[dict[str, Any]]:
+    import nats
+
+    from orchestrator.work_queue import WorkQueue
+
+    connection = await nats.connect(settings.nats_address, connect_timeout=2,
+                                    max_reconnect_attempts=1)
+    try:
+        return await WorkQueue(connection.jetstream()).dead_letters(limit)
+    finally:
+        await connection.close()
+
+
 def run_sync(coroutine: Any) -> Any:
     return asyncio.run(coroutine)

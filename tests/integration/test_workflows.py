@@ -158,19 +158,21 @@ async def test_a_failing_step_fails_the_run_with_the_services_error(client: Mesh
 
 async def test_cancel_stops_the_run_and_its_calls(client: MeshClient, clips: list[str],
                                                   media_root: Path) -> None:
-    run_id = await submit(client, FAN, {"clips": [clips[1]]})
+    run_id = await submit(client, FAN.replace('uri: "wf/${index}.mp4"', 'uri: "cancel/x.mp4"'),
+                          {"clips": [clips[1]]})
     stream = client.workflow.WatchRun(workflow_pb2.WatchRunRequest(run_id=run_id,
                                                                    from_start=True), timeout=120)
     async for event in stream:
-        if event.type == "step.progress":
+        if event.type == "step.progress":  # the 8 s clip is being keyed right now
             break
     run = await client.workflow.CancelRun(workflow_pb2.CancelRunRequest(run_id=run_id,
                                                                         reason="test"))
     assert run.state == workflow_pb2.RUN_STATE_CANCELLED
     rest = [e.type async for e in stream]
     assert rest[-1] == "cancelled"
-    await asyncio.sleep(1.0)
-    assert not (media_root / "wf" / "0.mp4.partial").exists()
+    await asyncio.sleep(5.0)  # longer than the whole job would take (about 2 s here)
+    # the in-flight KeyGreenScreen call was cancelled: the job removed its partial output
+    assert not (media_root / "cancel" / "x.mp4").exists()
     again = await client.workflow.CancelRun(workflow_pb2.CancelRunRequest(run_id=run_id))
     assert again.state == workflow_pb2.RUN_STATE_CANCELLED
 
@@ -276,3 +278,22 @@ async def test_one_trace_per_run_across_events_and_service_logs(client: MeshClie
                 if trace_id in line]
     assert failures and failures[-1]["event"] == "rpc.failed"
     assert "broken.mp4" in failures[-1]["error"]
+
+
+async def test_dead_letters_are_kept_and_visible(mesh: Settings) -> None:
+    from tests.integration.test_mesh_health import cli
+
+    connection = await nats.connect(mesh.nats_address)
+    try:  # a message no worker can understand must not loop forever nor vanish
+        await connection.jetstream().publish("mediamesh.steps.garbage", b"{not json",
+                                             stream="MEDIAMESH_STEPS")
+    finally:
+        await connection.close()
+    deadline = time.monotonic() + 20
+    while True:
+        result = cli(mesh, "runs", "dead-letters")
+        if "undecodable step task" in result.stdout or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.5)
+    assert result.returncode == 0, result.stderr
+    assert "undecodable step task" in result.stdout
