@@ -28,6 +28,7 @@ from mediamesh.logs import bind_context, bound_context, get_logger
 from mediamesh.nats_client import NatsConnection
 from orchestrator import arguments, expressions, scheduler
 from orchestrator.contracts import RpcInfo
+from orchestrator.event_order import EventOrder
 from orchestrator.events import EventLog, is_terminal
 from orchestrator.inputs import validate_inputs
 from orchestrator.registry import WorkflowRegistry
@@ -163,12 +164,33 @@ class Engine:
         return doc
 
     async def watch(self, run_id: str, from_start: bool,
-                    idle_timeout_s: float = 60.0) -> AsyncIterator[dict[str, Any]]:
-        await self.store.get(run_id)  # NOT_FOUND for an unknown run, before streaming
-        async for event in self.events.follow(run_id, from_start=from_start,
-                                              stop_when=is_terminal,
-                                              idle_timeout_s=idle_timeout_s):
-            yield event
+                    idle_timeout_s: float = 15.0) -> AsyncIterator[dict[str, Any]]:
+        """The run's events in sequence order, once each, until it ends.
+
+        One subscription from the start of the run's events; `EventOrder` drops what the
+        caller did not ask for (before `event_seq` when not `from_start`), repeats, and
+        holds early arrivals. A quiet stretch (a long step) is not the end: the run's state
+        decides whether to keep following.
+        """
+        doc, _ = await self.store.get(run_id)  # NOT_FOUND for an unknown run, first
+        order = EventOrder(first=1 if from_start else doc["event_seq"])
+        sub = await self.events.subscribe(run_id, from_start=True)
+        try:
+            while True:
+                wait = order.gap_timeout_s if order.waiting else idle_timeout_s
+                event = await self.events.next_event(sub, run_id, wait)
+                ready = order.push(event) if event is not None else order.release()
+                for item in ready:
+                    yield item
+                    if is_terminal(item):
+                        return
+                if event is None and not order.waiting:
+                    current, _ = await self.store.get(run_id)
+                    if current["state"] in scheduler.TERMINAL_RUN and \
+                            order.next >= current["event_seq"]:
+                        return  # ended, and everything it published was handed over
+        finally:
+            await self.events.close(sub)
 
     # Transactions ---------------------------------------------------------------------
 

@@ -95,6 +95,18 @@ class EventLog:
                                         stream=self.stream, headers=all_headers)
         return not ack.duplicate
 
+    async def subscribe(self, run_id: str, from_start: bool) -> Any:
+        """A gap-free ordered subscription to a run's events (close it with `close`)."""
+        return await self._subscribe(run_id, from_start)
+
+    async def next_event(self, sub: Any, run_id: str, timeout_s: float) -> dict[str, Any] | None:
+        """The next event of a subscription, or None after `timeout_s` of silence."""
+        msg = await self._next_or_none(sub, run_id, timeout_s)
+        return None if msg is None else _decode(msg)
+
+    async def close(self, sub: Any) -> None:
+        await self._close(sub)
+
     async def _subscribe(self, run_id: str, from_start: bool) -> Any:
         validate_run_id(run_id)
         async with nats_unavailable_as_storage_error("reading run events", run_id):
