@@ -17,6 +17,7 @@ import numpy as np
 from mediamesh import media
 from mediamesh.errors import InvalidArgument, MeshError, StatusCode
 from mediamesh.inference import TritonClient
+from mediamesh.media_inputs import is_still_image
 from mediamesh.models.green_keyer import apply_despill
 from mediamesh.storage import StoredOutput
 from services.vision.keying import (
@@ -119,8 +120,7 @@ class GreenScreenKeyer:
 
     async def run(self, job: KeyJob, info: media.MediaInfo, output: StoredOutput,
                   preview: StoredOutput) -> AsyncIterator[KeyProgress | KeyOutcome]:
-        is_image = info.frame_count == 1 and not info.fps
-        if is_image:
+        if is_still_image(info):
             frame = await asyncio.to_thread(media.read_image, job.source)
             channel = job.key_channel or detect_key_channel(frame)
             planes = await self.key_planes(frame[None], channel, job.params)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import grpc
 
 from mediamesh import media
 from mediamesh.errors import InvalidArgument, MediaUndecodable
 from mediamesh.grpc_server import ServiceBinding
+from mediamesh.media_inputs import is_still_image, probe_picture
 from mediamesh.protocol import media_ref, mime_for, progress, time_range
 from mediamesh.service_runtime import ServiceContext
 from mediamesh.v1 import common_pb2, vision_pb2, vision_pb2_grpc
@@ -46,17 +46,6 @@ def _color(c: common_pb2.RgbColor) -> tuple[int, int, int]:
     return values  # type: ignore[return-value]
 
 
-async def _probe(path: Path, field_name: str) -> media.MediaInfo:
-    try:
-        info = await asyncio.to_thread(media.probe, path)
-    except media.MediaError as exc:
-        raise MediaUndecodable(f"{field_name}: {exc}", field_name=field_name) from exc
-    if not info.has_video or not info.width:
-        raise InvalidArgument(f"{field_name} has no picture (an image or a video is needed)",
-                              field_name=field_name)
-    return info
-
-
 class VisionServicer(vision_pb2_grpc.VisionServiceServicer):
     def __init__(self, ctx: ServiceContext) -> None:
         self.ctx = ctx
@@ -76,7 +65,7 @@ class VisionServicer(vision_pb2_grpc.VisionServiceServicer):
         start, end = time_range(request.range)
         store = self.ctx.store
         async with store.local_file(request.input, "input") as source:
-            info = await _probe(source, "input")
+            info = await probe_picture(source, "input")
             background_image = None
             if request.HasField("background_image"):
                 async with store.local_file(request.background_image, "background_image") as bg:
@@ -85,8 +74,7 @@ class VisionServicer(vision_pb2_grpc.VisionServiceServicer):
                     except media.MediaError as exc:
                         raise MediaUndecodable(f"background_image: {exc}",
                                                field_name="background_image") from exc
-            is_image = info.frame_count == 1 and not info.fps
-            ext = output_extension(is_image, mode)
+            ext = output_extension(is_still_image(info), mode)
             output = await store.output_path(request.output.uri, ext,
                                              overwrite=request.output.overwrite)
             preview = store.sibling(output, ".alpha", "png")

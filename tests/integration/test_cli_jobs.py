@@ -52,7 +52,10 @@ def test_run_a_workflow_from_the_cli_with_progress_and_outputs(mesh: Settings,
                  f"backdrop={backdrop}", "--out", str(out))
     assert result.returncode == 0, result.stderr
     assert "SUCCEEDED" in result.stdout and "composite" in result.stdout
-    assert sorted(p.name for p in out.iterdir()) == ["clip-0.matte.mp4", "clip-0.mp4"]
+    assert sorted(p.name for p in out.iterdir()) == ["clip-0.gif", "clip-0.matte.mp4",
+                                                     "clip-0.mp4"]
+    # 10 frames at 25 fps (0..0.36 s) sampled at 8 fps: ticks 0, .125, .25 (.375 has no frame)
+    assert media.probe(out / "clip-0.gif").frame_count == 3
     listed = cli(mesh, "runs", "ls", "--state", "succeeded")
     assert listed.returncode == 0 and "greenscreen" in listed.stdout
     bad = cli(mesh, "run", "greenscreen", "-i", 'clips=["nowhere.mp4"]', "-i",

@@ -11,6 +11,7 @@ from mediamesh.grpc_errors import error_info
 from mediamesh.v1 import audio_pb2, compose_pb2, text_pb2, vision_pb2, workflow_pb2
 
 IMPLEMENTED = {"mediamesh.v1.VisionService/KeyGreenScreen",
+               "mediamesh.v1.ComposeService/RenderGif",
                *(f"mediamesh.v1.WorkflowService/{m}" for m in (
                    "SubmitWorkflow", "GetRun", "WatchRun", "CancelRun", "ListRuns",
                    "ListWorkflows", "ValidateWorkflow"))}
