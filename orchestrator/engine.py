@@ -134,7 +134,11 @@ class Engine:
         if bool(name) == bool(yaml_text):
             raise InvalidArgument("give either workflow_name or workflow_yaml",
                                   field_name="definition")
-        workflow = self.registry.get(name) if name else load_workflow(yaml_text)
+        if name:
+            workflow = self.registry.get(name)
+        else:  # the same inline YAML again (a client's fixed workflow): parse it once
+            digest = hashlib.sha256(yaml_text.encode()).hexdigest()
+            workflow = self._workflows.get(digest) or load_workflow(yaml_text)
         self._workflows[hashlib.sha256(workflow.source.encode()).hexdigest()] = workflow
         values = validate_inputs(workflow, inputs, self.media_exists)
         run_id = run_id_for(idempotency_key)

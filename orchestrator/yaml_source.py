@@ -52,7 +52,7 @@ def _walk(node: yaml.Node, path: Path, positions: dict[Path, tuple[int, int]],
     if isinstance(node, yaml.MappingNode):
         result: dict[str, Any] = {}
         for key_node, value_node in node.value:
-            key = yaml.safe_load(yaml.serialize(key_node))
+            key = _scalar(key_node) if isinstance(key_node, yaml.ScalarNode) else None
             if not isinstance(key, str):
                 raise YamlError(f"keys must be strings, got {key!r}", key_node.start_mark.line + 1)
             if key in result:
@@ -63,7 +63,17 @@ def _walk(node: yaml.Node, path: Path, positions: dict[Path, tuple[int, int]],
     if isinstance(node, yaml.SequenceNode):
         return [_walk(child, (*path, i), positions, depth + 1)
                 for i, child in enumerate(node.value)]
-    return yaml.safe_load(yaml.serialize(node))  # a scalar, resolved by the safe loader
+    return _scalar(node)
+
+
+_CONSTRUCTOR = yaml.constructor.SafeConstructor()
+#: libyaml's parser when the PyYAML wheel has it (about 10x faster), same safe resolution.
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _scalar(node: yaml.Node) -> Any:
+    """A scalar's value as the safe loader resolves it (int, float, bool, null, str)."""
+    return _CONSTRUCTOR.construct_object(node, deep=True)
 
 
 def load_located(text: str) -> Located:
@@ -71,7 +81,7 @@ def load_located(text: str) -> Located:
     if len(text.encode()) > MAX_BYTES:
         raise YamlError(f"workflow is larger than {MAX_BYTES // 1024} KiB")
     try:
-        documents = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+        documents = list(yaml.compose_all(text, Loader=_LOADER))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (0, 0)
