@@ -33,6 +33,10 @@ def grpc_options(max_message_bytes: int) -> list[tuple[str, Any]]:
         ("grpc.max_receive_message_length", max_message_bytes),
         ("grpc.keepalive_time_ms", 30_000),
         ("grpc.keepalive_permit_without_calls", 1),
+        # accept the clients' 30 s keepalive pings on long, quiet streams (a watched run);
+        # the defaults (5 min minimum) answer them with GOAWAY "too many pings"
+        ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
+        ("grpc.http2.max_pings_without_data", 0),
         ("grpc.so_reuseport", 0),  # two meshes must not silently share a port
     ]
 

@@ -14,7 +14,7 @@ import contextlib
 import hashlib
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,6 +83,11 @@ class Engine:
         self._channels: dict[str, grpc.aio.Channel] = {}
         self._inflight: dict[str, set[asyncio.Task[Any]]] = {}
         self._published: dict[str, int] = {}  # last event sequence published, per run
+        self._busy = 0  # steps this engine is executing (queue and local)
+        self._local: set[asyncio.Task[None]] = set()
+        #: claim newly ready steps in the write that readies them (skips a queue trip);
+        #: only for an engine that runs workers (a submit-only client engine does not)
+        self.local_claims = True
         self._tasks: list[asyncio.Task[None]] = []
         self._stop = asyncio.Event()
         self.store: RunStore
@@ -102,6 +107,7 @@ class Engine:
             await part.ensure()
         client = await self.nats.client()
         await client.subscribe(f"{CANCEL_SUBJECT}.*", cb=self._on_cancel)
+        self.local_claims = workers
         if workers:
             self._tasks = [asyncio.create_task(self.queue.run_worker(self._handle,
                                                                       stop=self._stop))
@@ -111,9 +117,9 @@ class Engine:
 
     async def stop(self) -> None:
         self._stop.set()
-        for task in self._tasks:
+        for task in [*self._tasks, *self._local]:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*self._tasks, *self._local, return_exceptions=True)
         for channel in self._channels.values():
             await channel.close()
 
@@ -145,13 +151,15 @@ class Engine:
         doc = scheduler.new_run(run_id, workflow, values, labels or {}, idempotency_key)
         doc["trace_id"] = trace_id_of(traceparent) or uuid.uuid4().hex  # one trace per run
         outcome = scheduler.start(doc, workflow)
+        local = self._claim_locally(doc, outcome)
         self._stage(doc, outcome)
         try:
             await self.store.create(run_id, doc)
         except RunExists:
             existing, _ = await self.store.get(run_id)
             return existing
-        await self._deliver(run_id, outcome)
+        await self._deliver(run_id, outcome, doc)
+        self._start_local(run_id, local, doc)
         return doc
 
     async def get(self, run_id: str) -> dict[str, Any]:
@@ -211,15 +219,16 @@ class Engine:
                         change: Callable[[dict[str, Any]], scheduler.Outcome | None]
                         ) -> dict[str, Any]:
         """Apply a scheduler transition with CAS, then publish its events and tasks."""
-        box: dict[str, scheduler.Outcome] = {}
+        box: dict[str, Any] = {}
 
         def mutate(doc: dict[str, Any]) -> dict[str, Any] | None:
-            box.pop("outcome", None)
+            box.clear()
             outcome = change(doc)
             if outcome is None:
                 return None
             published = self._published.get(run_id, 0)  # trimmed here: no extra write
             doc["outbox"] = [e for e in doc["outbox"] if e["sequence"] > published]
+            box["local"] = self._claim_locally(doc, outcome)
             self._stage(doc, outcome)
             box["outcome"] = outcome
             return doc
@@ -227,7 +236,29 @@ class Engine:
         doc, _ = await self.store.update(run_id, mutate)
         if "outcome" in box:
             await self._deliver(run_id, box["outcome"], doc)
+            self._start_local(run_id, box["local"], doc)
         return doc
+
+    def _claim_locally(self, doc: dict[str, Any], outcome: scheduler.Outcome
+                       ) -> Sequence[tuple[scheduler.TaskRef, str]]:
+        """Inside a transition's write: take the next task if this engine has room.
+
+        One at most: that carries a chain of steps forward without a queue trip, while a
+        fan-out's other items go through the queue so that every replica shares them.
+        """
+        slots = min(1, self.config.workers - self._busy) if self.local_claims else 0
+        if slots <= 0 or not outcome.tasks:
+            return []
+        at = time.time()
+        return scheduler.claim_ready(doc, outcome, f"{self.owner}:local", slots, at=at,
+                                     lease_until=at + self.config.ack_wait_s)
+
+    def _start_local(self, run_id: str, claimed: Sequence[tuple[scheduler.TaskRef, str]],
+                     doc: dict[str, Any]) -> None:
+        for ref, owner in claimed:
+            self._busy += 1
+            task = asyncio.create_task(self._run_local(run_id, ref, owner, doc))
+            self._local.add(task)
 
     async def _deliver(self, run_id: str, outcome: scheduler.Outcome,
                        doc: dict[str, Any] | None = None) -> None:
@@ -272,9 +303,9 @@ class Engine:
     # Worker -----------------------------------------------------------------------------
 
     async def _handle(self, task: StepTask, delivery: Delivery) -> None:
+        """A task from the queue: wait out a retry's back-off, claim it, run it."""
         with bound_context(run_id=task.run_id, step=task.step_id, item=task.item):
             owner = f"{self.owner}:{delivery.stream_seq}:{delivery.num_delivered}"
-            trace_id = str(task.payload.get("trace_id") or "")
             not_before = float(task.payload.get("not_before") or 0)
             while time.time() < not_before:  # a retry waits out its back-off
                 await delivery.in_progress()
@@ -282,47 +313,77 @@ class Engine:
             claimed = await self._claim(task, owner, steal=delivery.num_delivered > 1)
             if claimed is None:
                 return  # finished, cancelled, or someone else's: never run twice; ack
-            workflow = self.workflow_of(claimed)
-            spec = workflow.step(task.step_id)
-            trace_id = trace_id or str(claimed.get("trace_id") or "")
-            bind_context(trace_id=trace_id)  # this task's logs join the run's trace
+            self._busy += 1
             try:
-                request = arguments.to_request(spec.rpc.request, expressions.render(
-                    spec.arguments, scheduler.item_context(claimed, task.step_id, task.item)))
-            except (ValueError, expressions.ExpressionError) as exc:
-                await self._record_failure(task, owner, "INVALID_ARGUMENT", str(exc), workflow)
-                return
-            call = asyncio.create_task(self._call(spec.rpc, request, spec.timeout_s, task,
-                                                  owner, trace_id))
-            self._inflight.setdefault(task.run_id, set()).add(call)
-            heartbeat = asyncio.create_task(self._heartbeat(delivery))
-            called = time.perf_counter()
-            try:
-                outputs = await call
-            except asyncio.CancelledError:
-                if self._stop.is_set():
-                    raise  # shutting down: leave unacked, another engine takes it over
-                return  # the run was cancelled
-            except grpc.aio.AioRpcError as exc:
-                await self._record_failure(task, owner, exc.code().name, exc.details() or "",
-                                           workflow)
-                return
-            except MeshError as exc:
-                await self._record_failure(task, owner, exc.code.value, exc.message, workflow)
-                return
+                await self._execute(task, owner, claimed, delivery.in_progress)
             finally:
-                heartbeat.cancel()
-                self._inflight.get(task.run_id, set()).discard(call)
-            call_ms = (time.perf_counter() - called) * 1000
-            await self._transact(task.run_id, lambda d: scheduler.complete(
-                d, workflow, task.step_id, task.item, task.attempt, owner, outputs, call_ms))
+                self._busy -= 1
+
+    async def _run_local(self, run_id: str, ref: scheduler.TaskRef, owner: str,
+                         doc: dict[str, Any]) -> None:
+        """A task this engine claimed in the write that made it ready (no queue trip); its
+        lease, renewed while the call runs, lets another engine take over if this one dies."""
+        task = StepTask(run_id, ref.step_id, ref.item, ref.attempt)
+        with bound_context(run_id=run_id, step=ref.step_id, item=ref.item):
+            try:
+                await self._execute(task, owner, doc, lambda: self._renew(task, owner))
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - the lease expires; another engine retries
+                log.warning("engine.local_step_failed", error=str(exc))
+            finally:
+                self._busy -= 1
+                self._local.discard(asyncio.current_task())  # type: ignore[arg-type]
+
+    async def _renew(self, task: StepTask, owner: str) -> None:
+        lease_until = time.time() + self.config.ack_wait_s
+        await self.store.update(task.run_id, lambda d: d if scheduler.renew(
+            d, task.step_id, task.item, task.attempt, owner, lease_until) else None)
+
+    async def _execute(self, task: StepTask, owner: str, claimed: dict[str, Any],
+                       keepalive: Callable[[], Awaitable[None]]) -> None:
+        """Call the step's service for a claimed item and record the result."""
+        workflow = self.workflow_of(claimed)
+        spec = workflow.step(task.step_id)
+        trace_id = str(claimed.get("trace_id") or "")
+        bind_context(trace_id=trace_id)  # this task's logs join the run's trace
+        try:
+            request = arguments.to_request(spec.rpc.request, expressions.render(
+                spec.arguments, scheduler.item_context(claimed, task.step_id, task.item)))
+        except (ValueError, expressions.ExpressionError) as exc:
+            await self._record_failure(task, owner, "INVALID_ARGUMENT", str(exc), workflow)
+            return
+        call = asyncio.create_task(self._call(spec.rpc, request, spec.timeout_s, task,
+                                              owner, trace_id))
+        self._inflight.setdefault(task.run_id, set()).add(call)
+        heartbeat = asyncio.create_task(self._heartbeat(keepalive))
+        called = time.perf_counter()
+        try:
+            outputs = await call
+        except asyncio.CancelledError:
+            if self._stop.is_set():
+                raise  # shutting down: unacked or unleased, another engine takes it over
+            return  # the run was cancelled
+        except grpc.aio.AioRpcError as exc:
+            await self._record_failure(task, owner, exc.code().name, exc.details() or "",
+                                       workflow)
+            return
+        except MeshError as exc:
+            await self._record_failure(task, owner, exc.code.value, exc.message, workflow)
+            return
+        finally:
+            heartbeat.cancel()
+            self._inflight.get(task.run_id, set()).discard(call)
+        call_ms = (time.perf_counter() - called) * 1000
+        await self._transact(task.run_id, lambda d: scheduler.complete(
+            d, workflow, task.step_id, task.item, task.attempt, owner, outputs, call_ms))
 
     async def _claim(self, task: StepTask, owner: str, *, steal: bool) -> dict[str, Any] | None:
         won: dict[str, bool] = {}
 
         def mutate(doc: dict[str, Any]) -> dict[str, Any] | None:
             won["yes"] = scheduler.claim(doc, task.step_id, task.item, task.attempt, owner,
-                                         steal=steal)
+                                         steal=steal, at=time.time())
             return doc if won["yes"] else None
 
         doc, _ = await self.store.update(task.run_id, mutate)
@@ -347,12 +408,12 @@ class Engine:
         """How often a busy worker tells the queue it is alive (well inside ack_wait)."""
         return self.config.ack_wait_s / 3
 
-    async def _heartbeat(self, delivery: Delivery) -> None:
+    async def _heartbeat(self, keepalive: Callable[[], Awaitable[None]]) -> None:
         """Keep the task ours while its call runs: a dead worker stops, and is replaced."""
         while True:
             await asyncio.sleep(self.heartbeat_s)
             try:
-                await delivery.in_progress()
+                await keepalive()
             except Exception as exc:  # noqa: BLE001 - NATS hiccup: the next beat may pass
                 log.warning("engine.heartbeat_failed", error=str(exc))
 
@@ -415,7 +476,13 @@ class Engine:
                 continue
             for step_id, st in doc["steps"].items():
                 for index, item in enumerate(st["items"]):
-                    if item["status"] == "QUEUED" and _age_s(item.get("queued_at")) > \
+                    lease = item.get("lease_until")
+                    if item["status"] == "RUNNING" and lease is not None and lease < time.time():
+                        # a local claim whose engine died: through the queue, to be taken over
+                        await self.queue.enqueue(StepTask(run_id, step_id, index,
+                                                          item["attempt"]),
+                                                 redrive=f"lease{int(lease)}")
+                    elif item["status"] == "QUEUED" and _age_s(item.get("queued_at")) > \
                             REQUEUE_AFTER_S + max(0.0, item.get("not_before", 0) - time.time()):
                         await self.queue.enqueue(StepTask(
                             run_id, step_id, index, item["attempt"],

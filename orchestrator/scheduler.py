@@ -193,12 +193,14 @@ def advance(doc: dict[str, Any], workflow: Workflow, outcome: Outcome) -> None:
 
 
 def claim(doc: dict[str, Any], step_id: str, index: int, attempt: int, owner: str, *,
-          steal: bool = False) -> bool:
+          steal: bool = False, at: float = 0.0, lease_until: float | None = None) -> bool:
     """Take an item for execution; False when it is not (or no longer) this attempt's.
 
     `steal`: the queue redelivered the task because its holder stopped answering (a crash),
     so a RUNNING item of this same attempt is taken over; the old holder's result, should
-    it ever come, no longer counts.
+    it ever come, no longer counts. An item run outside the queue (a local claim) carries
+    a lease instead: once the lease has expired at time `at`, anyone may take it over.
+    `lease_until` makes this a local claim with that lease.
     """
     if doc["state"] != "RUNNING":
         return False
@@ -206,10 +208,42 @@ def claim(doc: dict[str, Any], step_id: str, index: int, attempt: int, owner: st
     if index >= len(items):
         return False
     item = items[index]
-    takeover = steal and item["status"] == "RUNNING" and item["owner"] != owner
+    lease = item.get("lease_until")
+    expired = lease is not None and at > lease
+    takeover = (steal or expired) and item["status"] == "RUNNING" and item["owner"] != owner
     if (item["status"] != "QUEUED" and not takeover) or item["attempt"] != attempt:
         return False
-    item.update(status="RUNNING", owner=owner, started_at=now())
+    item.update(status="RUNNING", owner=owner, started_at=now(), lease_until=lease_until)
+    return True
+
+
+def claim_ready(doc: dict[str, Any], outcome: Outcome, owner_prefix: str, slots: int, *,
+                at: float, lease_until: float) -> list[tuple[TaskRef, str]]:
+    """Claim up to `slots` of the outcome's new tasks for the engine that made them ready.
+
+    Done in the same write as the transition, so the next step starts without a trip
+    through the queue. Claimed tasks leave `outcome.tasks`; their leases stand in for the
+    queue's redelivery should this engine die.
+    """
+    claimed: list[tuple[TaskRef, str]] = []
+    remaining: list[TaskRef] = []
+    for ref in outcome.tasks:
+        owner = f"{owner_prefix}:{ref.step_id}:{ref.item}:{ref.attempt}"
+        if len(claimed) < slots and ref.not_before <= at and claim(
+                doc, ref.step_id, ref.item, ref.attempt, owner, at=at, lease_until=lease_until):
+            claimed.append((ref, owner))
+        else:
+            remaining.append(ref)
+    outcome.tasks = remaining
+    return claimed
+
+
+def renew(doc: dict[str, Any], step_id: str, index: int, attempt: int, owner: str,
+          lease_until: float) -> bool:
+    """Extend a local claim's lease; False when the item is no longer this owner's."""
+    if not owns(doc, step_id, index, attempt, owner):
+        return False
+    doc["steps"][step_id]["items"][index]["lease_until"] = lease_until
     return True
 
 

@@ -127,3 +127,33 @@ def test_cancel_stops_everything_once(workflow: Workflow) -> None:
     assert {i["status"] for i in doc["steps"]["fan"]["items"]} == {"CANCELLED"}
     assert S.cancel(doc, "again") is None
     assert S.complete(doc, workflow, "fan", 0, 1, "w", {}) is None  # a late result is ignored
+
+
+def test_the_engine_that_readies_a_task_may_claim_it_in_the_same_write(
+        workflow: Workflow) -> None:
+    doc, outcome = run_of(workflow, 3)
+    claimed = S.claim_ready(doc, outcome, "eng:local", 1, at=100.0, lease_until=104.0)
+    assert [(ref.step_id, ref.item) for ref, _ in claimed] == [("fan", 0)]
+    assert [(t.step_id, t.item) for t in outcome.tasks] == [("fan", 1)]  # the rest: queue
+    item = doc["steps"]["fan"]["items"][0]
+    assert item["status"] == "RUNNING" and item["lease_until"] == 104.0
+
+
+def test_an_expired_lease_can_be_taken_over_and_a_live_one_cannot(workflow: Workflow) -> None:
+    doc, outcome = run_of(workflow, 1)
+    [(ref, owner)] = S.claim_ready(doc, outcome, "dead", 1, at=100.0, lease_until=104.0)
+    assert not S.claim(doc, "fan", 0, ref.attempt, "other", at=103.0)  # lease still live
+    assert S.renew(doc, "fan", 0, ref.attempt, owner, 110.0)
+    assert not S.claim(doc, "fan", 0, ref.attempt, "other", at=105.0)  # renewed
+    assert S.claim(doc, "fan", 0, ref.attempt, "other", at=111.0)  # expired: taken over
+    assert not S.renew(doc, "fan", 0, ref.attempt, owner, 120.0)  # no longer the owner's
+    assert S.complete(doc, workflow, "fan", 0, ref.attempt, owner, {}) is None  # too late
+
+
+def test_a_retry_waiting_for_its_backoff_is_not_claimed_early(workflow: Workflow) -> None:
+    doc, outcome = run_of(workflow, 1)
+    assert S.claim(doc, "fan", 0, 1, "w")
+    retry = S.fail(doc, workflow, "fan", 0, 1, "w", "UNAVAILABLE", "down", at=100.0)
+    assert retry is not None
+    assert S.claim_ready(doc, retry, "eng", 1, at=100.0, lease_until=104.0) == []
+    assert [t.attempt for t in retry.tasks] == [2]  # goes through the queue, after 3 s
