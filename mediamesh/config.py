@@ -43,7 +43,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MEDIAMESH_", extra="forbid")
 
     host: str = "127.0.0.1"
-    port_base: int = Field(50100, ge=1024, le=65000)
+    # below Linux's ephemeral range (32768-60999): an outgoing connection can never hold
+    # one of our ports when the mesh starts
+    port_base: int = Field(17100, ge=1024, le=65000)
     nats_port: int | None = None
     nats_monitor_port: int | None = None
     triton_grpc_port: int | None = None

@@ -16,11 +16,13 @@ from rich.console import Console
 from rich.table import Table
 
 from mediamesh import media
+from mediamesh.client import MeshClient
 from mediamesh.config import Settings
 from mediamesh.jobs import JobError, key_green_screen
 from mediamesh.mesh import control
 from mediamesh.mesh.supervisor import SupervisorNotRunning
 from mediamesh.synth import green_screen as synth
+from mediamesh.v1 import audio_pb2, common_pb2
 
 WIDTH, HEIGHT, FPS, SECONDS = 640, 360, 25.0, 4.0
 
@@ -55,6 +57,13 @@ def contact_sheet(rows: list[Path], times: list[float], target: Path) -> None:
     media.write_image(target, np.concatenate(tiles, axis=0))
 
 
+async def measure_loudness(settings: Settings, uri: str) -> audio_pb2.AnalyzeLoudnessResponse:
+    """The kept audio track, measured by AudioService (BS.1770-4)."""
+    async with MeshClient.from_settings(settings) as mesh:
+        return await mesh.audio.AnalyzeLoudness(audio_pb2.AnalyzeLoudnessRequest(
+            audio=common_pb2.MediaRef(uri=uri)), timeout=120)
+
+
 async def run_demo(settings: Settings, out_dir: Path, console: Console) -> dict[str, object]:
     try:
         rows, _ = control.status(settings)
@@ -65,7 +74,8 @@ async def run_demo(settings: Settings, out_dir: Path, console: Console) -> dict[
         raise JobError(f"parts not healthy: {', '.join(sick)}; see `mediamesh status`")
     root = settings.media_root
     console.print("[bold]mediamesh demo[/bold]: green-screen keying through VisionService -> "
-                  "Triton (the medley arrives with issue 4)")
+                  "Triton, loudness of the kept audio through AudioService (the medley arrives "
+                  "with issue 4)")
     clip, backdrop, truth = render_inputs(root / "demo")
     started = time.perf_counter()
     composite = await key_green_screen(settings, clip, "demo/keyed.mp4", backdrop, "composite",
@@ -75,6 +85,7 @@ async def run_demo(settings: Settings, out_dir: Path, console: Console) -> dict[
     out_dir.mkdir(parents=True, exist_ok=True)
     keyed, alpha = root / composite.output.uri, root / matte.output.uri
     mae = alpha_error(alpha, truth)
+    loudness = await measure_loudness(settings, composite.output.uri)
     sheet = out_dir / "contact_sheet.png"
     contact_sheet([clip, alpha, keyed], [0.5, 1.5, 2.5, 3.5], sheet)
     for path in (clip, keyed, alpha):
@@ -84,12 +95,15 @@ async def run_demo(settings: Settings, out_dir: Path, console: Console) -> dict[
     report: dict[str, object] = {"frames": composite.frames, "seconds_of_video": composite.duration,
               "keying_wall_s": round(keyed_s, 2),
               "fps": round(composite.frames / keyed_s, 1),
-              "alpha_mae_vs_truth": round(mae, 4), "key_color": "green", "outputs": outputs}
+              "alpha_mae_vs_truth": round(mae, 4), "key_color": "green",
+              "audio_integrated_lufs": round(loudness.integrated_lufs, 1),
+              "audio_true_peak_dbtp": round(loudness.true_peak_dbtp, 1), "outputs": outputs}
     (out_dir / "demo.json").write_text(json.dumps(report, indent=2))
     table = Table(title="demo result")
     table.add_column("what")
     table.add_column("value")
-    for key_name in ("frames", "keying_wall_s", "fps", "alpha_mae_vs_truth"):
+    for key_name in ("frames", "keying_wall_s", "fps", "alpha_mae_vs_truth",
+                     "audio_integrated_lufs", "audio_true_peak_dbtp"):
         table.add_row(key_name, str(report[key_name]))
     for name, where in outputs.items():
         table.add_row(name, where)

@@ -18,9 +18,13 @@ def _free(host: str, port: int) -> bool:
     return True
 
 
-def free_port_base(host: str = "127.0.0.1", low: int = 20000, high: int = 60000,
+def free_port_base(host: str = "127.0.0.1", low: int = 20000, high: int = 32700,
                    attempts: int = 200) -> int:
-    """A base b such that b .. b+PORT_SPAN-1 are all free right now."""
+    """A base b such that b .. b+PORT_SPAN-1 are all free right now.
+
+    The default range stays below Linux's ephemeral ports (32768+), which outgoing
+    connections take at random and would otherwise collide with a mesh's listeners.
+    """
     rng = random.Random()
     for _ in range(attempts):
         base = rng.randrange(low, high - PORT_SPAN)
