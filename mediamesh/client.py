@@ -5,7 +5,7 @@
                                     on_progress=lambda p: print(p.fraction))
 
 Long-running RPCs stream `Progress` events and end with one result (see common.proto);
-`run_job` hides that shape.
+`run_job` hides that shape; `run_workflow` submits a workflow run and follows it.
 """
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import grpc
+from google.protobuf import json_format, struct_pb2
 
 from mediamesh.config import Settings
 from mediamesh.grpc_server import grpc_options
@@ -22,6 +23,7 @@ from mediamesh.v1 import (
     compose_pb2_grpc,
     text_pb2_grpc,
     vision_pb2_grpc,
+    workflow_pb2,
     workflow_pb2_grpc,
 )
 
@@ -67,6 +69,30 @@ class MeshClient:
         if result is None:
             raise JobFailed("the job ended without a result")
         return result
+
+    async def run_workflow(self, workflow: str = "", inputs: dict[str, Any] | None = None, *,
+                           yaml_text: str = "", idempotency_key: str = "",
+                           on_event: Callable[[workflow_pb2.RunEvent], None] | None = None,
+                           timeout_s: float = 3600.0) -> workflow_pb2.Run:
+        """Submit a workflow run (by name, or inline YAML), follow its events, return the
+        finished run. Raises grpc.aio.AioRpcError on a rejected submit (INVALID_ARGUMENT
+        lists every problem)."""
+        values = struct_pb2.Struct()
+        json_format.ParseDict(inputs or {}, values)
+        request = workflow_pb2.SubmitWorkflowRequest(inputs=values,
+                                                     idempotency_key=idempotency_key)
+        if yaml_text:
+            request.workflow_yaml = yaml_text
+        else:
+            request.workflow_name = workflow
+        reply = await self.workflow.SubmitWorkflow(request, timeout=60)
+        events = self.workflow.WatchRun(workflow_pb2.WatchRunRequest(
+            run_id=reply.run_id, from_start=True), timeout=timeout_s)
+        async for event in events:
+            if on_event:
+                on_event(event)
+        return await self.workflow.GetRun(workflow_pb2.GetRunRequest(run_id=reply.run_id),
+                                          timeout=60)
 
     async def close(self) -> None:
         for channel in self._channels.values():

@@ -297,3 +297,12 @@ async def test_dead_letters_are_kept_and_visible(mesh: Settings) -> None:
         await asyncio.sleep(0.5)
     assert result.returncode == 0, result.stderr
     assert "undecodable step task" in result.stdout
+
+
+async def test_the_python_sdk_runs_a_workflow(client: MeshClient, clips: list[str]) -> None:
+    seen: list[str] = []
+    run = await client.run_workflow(yaml_text=FAN, inputs={"clips": [clips[0]]},
+                                    on_event=lambda e: seen.append(e.type))
+    assert run.state == workflow_pb2.RUN_STATE_SUCCEEDED
+    assert seen[0] == "submitted" and seen[-1] == "succeeded"
+    assert json_format.MessageToDict(run.outputs)["mattes"] == ["wf/0.mp4"]
