@@ -7,6 +7,7 @@ references to undeclared inputs or missing steps, output paths against the resul
 """
 from __future__ import annotations
 
+import functools
 import graphlib
 import json
 from dataclasses import dataclass, field
@@ -104,12 +105,21 @@ class Workflow:
     source: str  # the YAML text, kept with each run so a run never changes under it
 
     def step(self, step_id: str) -> StepSpec:
-        return next(s for s in self.steps if s.id == step_id)
+        return self._by_id[step_id]
 
     def order(self) -> list[str]:
         """Step ids in an order where every step comes after what it needs."""
+        return list(self._order)
+
+    # Computed once per workflow: the scheduler asks on every transition of every run.
+    @functools.cached_property
+    def _by_id(self) -> dict[str, StepSpec]:
+        return {s.id: s for s in self.steps}
+
+    @functools.cached_property
+    def _order(self) -> tuple[str, ...]:
         sorter = graphlib.TopologicalSorter({s.id: set(s.needs) for s in self.steps})
-        return list(sorter.static_order())
+        return tuple(sorter.static_order())
 
 
 def schema() -> dict[str, Any]:
