@@ -316,38 +316,57 @@ def _check_expressions(path: tuple[str | int, ...], value: Any, step: dict[str, 
                     checker.report(path, f"${{{expression.source}}}: a step exposes only "
                                          f"'outputs' (steps.{target}.outputs...)")
                 elif target in rpcs:
-                    _check_output_path(expression, ref[3:], ids[target], rpcs[target],
-                                       path, checker)
+                    walked = walk_outputs(ref[3:], ids[target], rpcs[target])
+                    if walked.problem:
+                        checker.report(path, f"${{{expression.source}}}: {walked.problem}")
     return referenced
 
 
-def _check_output_path(expression: expressions.Expression, rest: tuple[str | int, ...],
-                       target: dict[str, Any], rpc: RpcInfo, path: tuple[str | int, ...],
-                       checker: _Checker) -> None:
-    """Walk `outputs...` through the result message; report a field that does not exist."""
+@dataclass(frozen=True)
+class OutputPath:
+    """Where `outputs...` leads in a step's result message."""
+
+    kind: str | None  # arguments.ValueType kind; None when not known
+    is_list: bool
+    problem: str | None = None  # set when the path cannot exist
+
+
+def walk_outputs(rest: tuple[str | int, ...], target: dict[str, Any],
+                 rpc: RpcInfo) -> OutputPath:
+    """Follow `rest` (the path after `steps.<id>.outputs`) through the result message.
+
+    One walk serves both the check (a field that does not exist, an index on a single
+    value) and type inference for `with:` values. A foreach step's outputs are a list of
+    results: `[*]` keeps it a list, `[i]` picks one.
+    """
+    outer_list = False
     if "foreach" in target:
-        if rest and (rest[0] == "*" or isinstance(rest[0], int)):
-            rest = rest[1:]
+        if not rest:
+            return OutputPath(rpc.result.full_name, True)
+        if rest[0] == "*" or isinstance(rest[0], int):
+            outer_list, rest = rest[0] == "*", rest[1:]
     descriptor = rpc.result
-    listy = False
+    kind: str | None = descriptor.full_name
+    is_list = False
     for part in rest:
         if part == "*" or isinstance(part, int):
-            if not listy:
-                checker.report(path, f"${{{expression.source}}}: cannot index a single "
-                                     f"{descriptor.name if descriptor else 'value'}")
-                return
-            listy = False
+            if not is_list:
+                name = descriptor.name if descriptor else "value"
+                return OutputPath(None, False, f"cannot index a single {name}")
+            outer_list = outer_list or part == "*"
+            is_list = False
             continue
         if descriptor is None:
-            return
+            return OutputPath(None, False)  # past a scalar: nothing more to know
         field = descriptor.fields_by_name.get(part)
         if field is None:
             known = ", ".join(f.name for f in descriptor.fields)
-            checker.report(path, f"${{{expression.source}}}: {descriptor.name} has no field "
-                                 f"'{part}' (fields: {known})")
-            return
-        listy = is_repeated(field)
+            return OutputPath(None, False, f"{descriptor.name} has no field '{part}' "
+                                           f"(fields: {known})")
+        is_list = is_repeated(field)
         descriptor = field.message_type
+        kind = _kind_of(field)
+    return OutputPath(kind, is_list or outer_list)
 
 
 def _check_foreach_is_list(expression: expressions.Expression, path: tuple[str | int, ...],
@@ -383,43 +402,12 @@ def _inferrer(step: dict[str, Any], inputs: dict[str, InputSpec],
                     return inner[0], False
             return None
         if ref[0] == "steps" and len(ref) >= 3 and ref[1] in rpcs:
-            return _output_type(ref[3:], next(s for s in all_steps if s["id"] == ref[1]),
-                                rpcs[str(ref[1])])
+            found = walk_outputs(ref[3:], next(s for s in all_steps if s["id"] == ref[1]),
+                                 rpcs[str(ref[1])])
+            return (found.kind, found.is_list) if found.kind and not found.problem else None
         return None
 
     return infer
-
-
-def _output_type(rest: tuple[str | int, ...], target: dict[str, Any],
-                 rpc: RpcInfo) -> arguments.ValueType | None:
-    listy_outer = False
-    if "foreach" in target:
-        if rest and rest[0] == "*":
-            listy_outer, rest = True, rest[1:]
-        elif rest and isinstance(rest[0], int):
-            rest = rest[1:]
-        elif not rest:
-            return rpc.result.full_name, True
-    descriptor = rpc.result
-    kind: str = descriptor.full_name
-    listy = False
-    for part in rest:
-        if part == "*":
-            listy_outer = listy_outer or listy
-            listy = False
-            continue
-        if isinstance(part, int):
-            listy = False
-            continue
-        if descriptor is None:
-            return None
-        field = descriptor.fields_by_name.get(part)
-        if field is None:
-            return None
-        listy = is_repeated(field)
-        descriptor = field.message_type
-        kind = _kind_of(field)
-    return kind, listy or listy_outer
 
 
 def _kind_of(field: Any) -> str:
