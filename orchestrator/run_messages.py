@@ -32,6 +32,13 @@ def _struct(value: Any) -> struct_pb2.Struct | None:
     return message
 
 
+def _set_present(message: Any, values: dict[str, Any]) -> None:
+    """Set the message fields whose value exists (unset fields stay unset, not empty)."""
+    for name, value in values.items():
+        if value is not None:
+            getattr(message, name).CopyFrom(value)
+
+
 def step_state(step_id: str, st: dict[str, Any]) -> workflow_pb2.StepState:
     items = st["items"]
     done = sum(1 for i in items if i["status"] == "SUCCEEDED")
@@ -43,10 +50,8 @@ def step_state(step_id: str, st: dict[str, Any]) -> workflow_pb2.StepState:
         progress=common_pb2.Progress(fraction=done / len(items) if items else
                                      float(st["status"] == "SUCCEEDED"),
                                      done=done, total=len(items), stage=st["status"].lower()))
-    for name in ("started_at", "finished_at"):
-        stamp = _timestamp(st.get(name))
-        if stamp is not None:
-            getattr(message, name).CopyFrom(stamp)
+    _set_present(message, {name: _timestamp(st.get(name))
+                           for name in ("started_at", "finished_at")})
     return message
 
 
@@ -57,14 +62,10 @@ def run_message(doc: dict[str, Any]) -> workflow_pb2.Run:
         workflow_version=doc["workflow"]["version"], state=RUN_STATES[doc["state"]],
         steps=[step_state(sid, st) for sid, st in doc["steps"].items()],
         error_message=error.get("message", ""), labels=doc.get("labels") or {})
-    for name in ("inputs", "outputs"):
-        value = _struct(doc.get(name))
-        if value is not None:
-            getattr(run, name).CopyFrom(value)
-    for name in ("created_at", "updated_at"):
-        stamp = _timestamp(doc.get(name))
-        if stamp is not None:
-            getattr(run, name).CopyFrom(stamp)
+    _set_present(run, {"inputs": _struct(doc.get("inputs")),
+                       "outputs": _struct(doc.get("outputs")),
+                       "created_at": _timestamp(doc.get("created_at")),
+                       "updated_at": _timestamp(doc.get("updated_at"))})
     return run
 
 
@@ -79,10 +80,5 @@ def event_message(event: dict[str, Any]) -> workflow_pb2.RunEvent:
             fraction=float(data.get("fraction", data.get("item_fraction")) or 0.0),
             done=int(data.get("done", 0)), total=int(data.get("total", 0)),
             stage=str(data.get("stage", ""))))
-    stamp = _timestamp(event.get("time"))
-    if stamp is not None:
-        message.time.CopyFrom(stamp)
-    value = _struct(data)
-    if value is not None:
-        message.data.CopyFrom(value)
+    _set_present(message, {"time": _timestamp(event.get("time")), "data": _struct(data)})
     return message
