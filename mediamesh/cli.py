@@ -9,8 +9,9 @@ import asyncio
 import json
 import sys
 import time
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
@@ -35,6 +36,7 @@ console = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
 _state: dict[str, object] = {}
+T = TypeVar("T")
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="TOML config file "
                       "(or set MEDIAMESH_CONFIG)", envvar="MEDIAMESH_CONFIG")]
@@ -59,9 +61,19 @@ def settings() -> Settings:
         raise  # unreachable
 
 
-def fail(message: str, code: int = 1) -> None:
+def fail(message: str, code: int = 1) -> NoReturn:
     err.print(f"[red]error:[/red] {message}", soft_wrap=True, markup=True, highlight=False)
     raise typer.Exit(code)
+
+
+def run_job(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run a client job; its JobError (already a sentence for people) becomes `fail`."""
+    from mediamesh.jobs import JobError
+
+    try:
+        return asyncio.run(coroutine)
+    except JobError as exc:
+        fail(str(exc))
 
 
 @app.command()
@@ -192,14 +204,10 @@ def key(input_path: Annotated[Path, typer.Argument(help="image or video on a gre
         mode: Annotated[str, typer.Option(help="composite | alpha | foreground")] = "composite"
         ) -> None:
     """Key a green screen through VisionService (and Triton), with a progress bar."""
-    from mediamesh.jobs import JobError, key_green_screen
+    from mediamesh.jobs import key_green_screen
 
     s = settings()
-    try:
-        result = asyncio.run(key_green_screen(s, input_path, output, background, mode, console))
-    except JobError as exc:
-        fail(str(exc))
-        return
+    result = run_job(key_green_screen(s, input_path, output, background, mode, console))
     console.print(f"output: {s.media_root / result.output.uri}", soft_wrap=True)
     console.print(f"alpha preview: {s.media_root / result.alpha_preview.uri}", soft_wrap=True)
 
@@ -209,12 +217,8 @@ def demo(out_dir: Annotated[Path, typer.Option(help="where to put the results")]
          ) -> None:
     """Run the main job that is real so far, end to end, against the running mesh."""
     from mediamesh.demo import run_demo
-    from mediamesh.jobs import JobError
 
-    try:
-        asyncio.run(run_demo(settings(), out_dir, console))
-    except JobError as exc:
-        fail(str(exc))
+    run_job(run_demo(settings(), out_dir, console))
 
 
 @app.command()
@@ -236,15 +240,14 @@ def run(workflow: Annotated[str, typer.Argument(help="a registered workflow (nam
     path = Path(workflow)
     is_file = path.suffix in (".yaml", ".yml") and path.is_file()
     try:
-        run_id = wc.run_sync(wc.submit_run(s, workflow, wc.parse_inputs(inputs or []),
-                                           path if is_file else None, key))
-        console.print(f"run {run_id} submitted", soft_wrap=True)
-        if not watch:
-            return
-        final = wc.run_sync(wc.watch_run(s, run_id, console))
+        values = wc.parse_inputs(inputs or [])
     except JobError as exc:
         fail(str(exc))
+    run_id = run_job(wc.submit_run(s, workflow, values, path if is_file else None, key))
+    console.print(f"run {run_id} submitted", soft_wrap=True)
+    if not watch:
         return
+    final = run_job(wc.watch_run(s, run_id, console))
     wc.print_run(console, final)
     if out is not None and final.state == workflow_pb2.RUN_STATE_SUCCEEDED:
         for copied in wc.collect_outputs(s, final, out):
@@ -259,7 +262,6 @@ def runs_ls(state: Annotated[str, typer.Option(help="running|succeeded|failed|ca
             limit: Annotated[int, typer.Option(help="how many")] = 20) -> None:
     """Recent runs, newest first."""
     from mediamesh import workflow_cli as wc
-    from mediamesh.jobs import JobError
     from mediamesh.v1 import workflow_pb2
 
     try:
@@ -268,12 +270,8 @@ def runs_ls(state: Annotated[str, typer.Option(help="running|succeeded|failed|ca
     except ValueError:
         fail(f"--state must be running, succeeded, failed or cancelled, not '{state}'")
         return
-    try:
-        reply = wc.run_sync(wc.call(settings(), "ListRuns", workflow_pb2.ListRunsRequest(
-            page_size=limit, state_filter=state_filter, workflow_name=workflow)))
-    except JobError as exc:
-        fail(str(exc))
-        return
+    reply = run_job(wc.call(settings(), "ListRuns", workflow_pb2.ListRunsRequest(
+        page_size=limit, state_filter=state_filter, workflow_name=workflow)))
     console.print(wc.runs_table(list(reply.runs)))
 
 
@@ -281,15 +279,10 @@ def runs_ls(state: Annotated[str, typer.Option(help="running|succeeded|failed|ca
 def runs_get(run_id: str) -> None:
     """One run: state, steps, outputs."""
     from mediamesh import workflow_cli as wc
-    from mediamesh.jobs import JobError
     from mediamesh.v1 import workflow_pb2
 
-    try:
-        run_message = wc.run_sync(wc.call(settings(), "GetRun",
-                                          workflow_pb2.GetRunRequest(run_id=run_id)))
-    except JobError as exc:
-        fail(str(exc))
-        return
+    run_message = run_job(wc.call(settings(), "GetRun",
+                                  workflow_pb2.GetRunRequest(run_id=run_id)))
     wc.print_run(console, run_message)
     table = Table()
     for column in ("step", "status", "items", "attempts", "error"):
@@ -305,14 +298,8 @@ def runs_get(run_id: str) -> None:
 def runs_watch(run_id: str) -> None:
     """Follow a run with progress bars until it ends."""
     from mediamesh import workflow_cli as wc
-    from mediamesh.jobs import JobError
 
-    try:
-        final = wc.run_sync(wc.watch_run(settings(), run_id, console))
-    except JobError as exc:
-        fail(str(exc))
-        return
-    wc.print_run(console, final)
+    wc.print_run(console, run_job(wc.watch_run(settings(), run_id, console)))
 
 
 @runs_app.command("cancel")
@@ -320,14 +307,10 @@ def runs_cancel(run_id: str, reason: Annotated[str, typer.Option()] = "cancelled
                 ) -> None:
     """Stop scheduling a run and cancel its in-flight calls."""
     from mediamesh import workflow_cli as wc
-    from mediamesh.jobs import JobError
     from mediamesh.v1 import workflow_pb2
 
-    try:
-        wc.print_run(console, wc.run_sync(wc.call(settings(), "CancelRun",
-                     workflow_pb2.CancelRunRequest(run_id=run_id, reason=reason))))
-    except JobError as exc:
-        fail(str(exc))
+    wc.print_run(console, run_job(wc.call(
+        settings(), "CancelRun", workflow_pb2.CancelRunRequest(run_id=run_id, reason=reason))))
 
 
 @runs_app.command("dead-letters")
@@ -355,15 +338,9 @@ def runs_dead_letters(limit: Annotated[int, typer.Option(help="how many")] = 50)
 def workflows_ls() -> None:
     """The workflows the orchestrator knows, with their inputs."""
     from mediamesh import workflow_cli as wc
-    from mediamesh.jobs import JobError
     from mediamesh.v1 import workflow_pb2
 
-    try:
-        reply = wc.run_sync(wc.call(settings(), "ListWorkflows",
-                                    workflow_pb2.ListWorkflowsRequest()))
-    except JobError as exc:
-        fail(str(exc))
-        return
+    reply = run_job(wc.call(settings(), "ListWorkflows", workflow_pb2.ListWorkflowsRequest()))
     table = Table()
     for column in ("workflow", "version", "inputs", "description"):
         table.add_column(column)

@@ -4,7 +4,6 @@ Progress bars are fed by the run's own events (WorkflowService.WatchRun), one ba
 """
 from __future__ import annotations
 
-import asyncio
 import json
 import shutil
 from pathlib import Path
@@ -185,6 +184,3 @@ async def dead_letters(settings: Settings, limit: int) -> list[dict[str, Any]]:
     finally:
         await connection.close()
 
-
-def run_sync(coroutine: Any) -> Any:
-    return asyncio.run(coroutine)
