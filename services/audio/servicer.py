@@ -14,7 +14,7 @@ from mediamesh.grpc_server import ServiceBinding
 from mediamesh.protocol import time_range
 from mediamesh.service_runtime import ServiceContext
 from mediamesh.v1 import audio_pb2, audio_pb2_grpc, common_pb2
-from services.audio import loudness
+from mediamesh.audio import loudness
 
 ANALYSIS_RATE = 48_000  # BS.1770 is specified at 48 kHz; every input is measured there
 MAX_SECONDS = 4 * 3600

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from services.audio import loudness as L
+from mediamesh.audio import loudness as L
 
 RATE = 48_000
 
