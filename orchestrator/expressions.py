@@ -8,7 +8,6 @@ is interpolated as text.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -17,7 +16,6 @@ import jmespath
 from jmespath.exceptions import JMESPathError
 from jmespath.parser import Parser
 
-_EXPRESSION = re.compile(r"\$\{(.*?)\}", re.DOTALL)
 ROOTS = ("inputs", "steps", "item", "index")
 
 #: A reference path: field names, "*" for a projection, ints for indexes.
@@ -36,6 +34,10 @@ class Expression:
     def references(self) -> list[RefPath]:
         return list(_paths(self.ast))
 
+    def is_path(self) -> bool:
+        """A plain reference path (its type can be inferred), not a computed value."""
+        return _chain(self.ast) is not None
+
     def evaluate(self, context: dict[str, Any]) -> Any:
         try:
             return jmespath.search(self.source, context)
@@ -50,15 +52,46 @@ def parse(source: str) -> Expression:
         raise ExpressionError(f"${{{source}}} is not a valid expression: {exc}") from exc
 
 
+def _spans(text: str) -> Iterator[tuple[int, int]]:
+    """(start, end) of every ${...} in `text`, braces balanced and quotes respected, so a
+    JMESPath multiselect hash (`outputs[*].{a: a, b: b}`) stays inside its expression."""
+    i = 0
+    while (start := text.find("${", i)) >= 0:
+        depth, quote, j = 0, "", start + 1
+        while j < len(text):
+            ch = text[j]
+            if quote:
+                if ch == "\\":
+                    j += 1
+                elif ch == quote:
+                    quote = ""
+            elif ch in "'\"`":
+                quote = ch
+            elif ch == "{":
+                depth += 1
+            elif ch == "}":
+                depth -= 1
+                if depth == 0:
+                    break
+            j += 1
+        if j >= len(text):
+            raise ExpressionError(f"unclosed ${{ in {text!r}: add the closing }}")
+        yield start, j + 1
+        i = j + 1
+
+
 def find(text: str) -> list[Expression]:
     """Every ${...} in a string, parsed."""
-    return [parse(m.group(1).strip()) for m in _EXPRESSION.finditer(text)]
+    return [parse(text[a + 2:b - 1].strip()) for a, b in _spans(text)]
 
 
 def whole(text: str) -> Expression | None:
     """The expression when `text` is exactly one ${...} (typed substitution), else None."""
-    match = _EXPRESSION.fullmatch(text.strip())
-    return parse(match.group(1).strip()) if match else None
+    stripped = text.strip()
+    spans = list(_spans(stripped)) if "${" in stripped else []
+    if len(spans) == 1 and spans[0] == (0, len(stripped)):
+        return parse(stripped[2:-1].strip())
+    return None
 
 
 def render(value: Any, context: dict[str, Any]) -> Any:
@@ -68,10 +101,12 @@ def render(value: Any, context: dict[str, Any]) -> Any:
         if single is not None:
             return single.evaluate(context)
 
-        def text(match: re.Match[str]) -> str:
-            result = parse(match.group(1).strip()).evaluate(context)
-            return result if isinstance(result, str) else json.dumps(result)
-        return _EXPRESSION.sub(text, value)
+        pieces, last = [], 0
+        for a, b in _spans(value):
+            result = parse(value[a + 2:b - 1].strip()).evaluate(context)
+            pieces += [value[last:a], result if isinstance(result, str) else json.dumps(result)]
+            last = b
+        return "".join(pieces) + value[last:]
     if isinstance(value, list):
         return [render(v, context) for v in value]
     if isinstance(value, dict):
@@ -116,9 +151,30 @@ def _chain(node: dict[str, Any]) -> RefPath | None:
         if base is None:
             return None
         rest = _chain(right) if right["type"] not in ("identity", "current") else ()
-        return (*base, "*", *(rest or ()))
+        if rest is None:
+            return None  # e.g. a multiselect hash: not a plain reference path
+        return (*base, "*", *rest)
     if kind == "index":
         return (node["value"],)
+    return None
+
+
+def _projected_prefix(node: dict[str, Any]) -> RefPath | None:
+    """`steps.x.outputs[*]` of `steps.x.outputs[*].{a: a}`: a projection whose right side is
+    not a plain path (it is relative to each element) still references the projected list."""
+    kind = node["type"]
+    if kind == "projection":
+        left = node["children"][0]
+        base = _chain(left) if left["type"] != "identity" else ()
+        return None if base is None else (*base, "*")
+    if kind == "subexpression":
+        parts: RefPath = ()
+        for child in node["children"]:
+            sub = _chain(child)
+            if sub is None:
+                tail = _projected_prefix(child)
+                return None if tail is None else (*parts, *tail)
+            parts += sub
     return None
 
 
@@ -126,6 +182,10 @@ def _paths(node: dict[str, Any]) -> Iterator[RefPath]:
     chain = _chain(node)
     if chain is not None:
         yield chain
+        return
+    prefix = _projected_prefix(node)
+    if prefix is not None:
+        yield prefix
         return
     for child in node.get("children", []):
         if isinstance(child, dict):

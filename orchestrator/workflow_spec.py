@@ -386,7 +386,7 @@ def _inferrer(step: dict[str, Any], inputs: dict[str, InputSpec],
 
     def infer(expression: expressions.Expression) -> arguments.ValueType | None:
         refs = expression.references()
-        if len(refs) != 1 or expression.ast["type"] not in (
+        if len(refs) != 1 or not expression.is_path() or expression.ast["type"] not in (
                 "field", "subexpression", "index_expression", "projection"):
             return None
         ref = refs[0]

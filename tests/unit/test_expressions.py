@@ -1,0 +1,37 @@
+"""Workflow `${...}` expressions: balanced braces, multiselect hashes, typed substitution."""
+from __future__ import annotations
+
+import pytest
+
+from orchestrator import expressions
+
+
+def test_multiselect_hash_stays_inside_its_expression() -> None:
+    text = "${steps.chorus.outputs[*].{audio: audio, rhythm: rhythm}}"
+    expr = expressions.whole(text)
+    assert expr is not None
+    context = {"steps": {"chorus": {"outputs": [{"audio": "a.wav", "rhythm": 1, "x": 0},
+                                                {"audio": "b.wav", "rhythm": 2, "x": 0}]}}}
+    assert expressions.render(text, context) == [{"audio": "a.wav", "rhythm": 1},
+                                                 {"audio": "b.wav", "rhythm": 2}]
+    # the projected list is the reference checked against the workflow; the hash is computed
+    assert expr.references() == [("steps", "chorus", "outputs", "*")]
+    assert not expr.is_path()
+
+
+def test_plain_paths_are_paths() -> None:
+    expr = expressions.whole("${steps.rhythm.outputs[*].audio}")
+    assert expr is not None and expr.is_path()
+    assert expr.references() == [("steps", "rhythm", "outputs", "*", "audio")]
+
+
+def test_templates_interpolate_each_expression() -> None:
+    context = {"index": 3, "inputs": {"name": "x"}}
+    assert expressions.render("clip-${index}-${inputs.name}.mp4", context) == "clip-3-x.mp4"
+    assert expressions.whole("clip-${index}.mp4") is None
+    assert expressions.render("${ '}' }", {}) == "}"  # braces inside quotes do not close
+
+
+def test_unclosed_expression_is_reported() -> None:
+    with pytest.raises(expressions.ExpressionError, match="unclosed"):
+        expressions.find("take ${inputs.songs")
