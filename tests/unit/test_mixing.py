@@ -1,0 +1,118 @@
+"""Fades, clip rendering, loudness normalisation and the true-peak limiter."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mediamesh.audio import loudness
+from mediamesh.audio.mixing import (
+    Clip,
+    Fade,
+    FadeCurve,
+    fade_in_gain,
+    fade_out_gain,
+    limit_true_peak,
+    master,
+    normalize_loudness,
+    render_clips,
+)
+
+RATE = 44_100
+
+
+def music_like(seconds: float, seed: int = 0) -> np.ndarray:
+    """Stereo chord plus noise-burst 'drums' every half second: a crest factor like a
+    mastered pop song's (true peak ~7 dB above the loudness-normalised level)."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * RATE)) / RATE
+    chord = 0.2 * np.sin(2 * np.pi * 220 * t) + 0.15 * np.sin(2 * np.pi * 277 * t + 1)
+    out = np.stack([chord, 0.9 * chord]).astype(np.float32)
+    decay = np.exp(-np.arange(4000) / 600)
+    for beat in np.arange(0, seconds - 0.1, 0.5):
+        i = int(beat * RATE)
+        out[:, i:i + 4000] += (rng.standard_normal((2, 4000)) * 0.6 * decay).astype(np.float32)
+    return out
+
+
+@pytest.mark.parametrize("curve", list(FadeCurve))
+def test_fades_run_from_silence_to_full_and_back(curve: FadeCurve) -> None:
+    rising = fade_in_gain(curve, 1000)
+    assert rising[0] < 0.01 and rising[-1] > 0.99
+    assert np.all(np.diff(rising) >= 0)
+    assert np.array_equal(fade_out_gain(curve, 1000), rising[::-1])
+
+
+def test_curves_differ_where_they_should() -> None:
+    n = 1000
+    assert fade_in_gain(FadeCurve.LINEAR, n)[n // 2] == pytest.approx(0.5, abs=0.01)
+    assert fade_in_gain(FadeCurve.EQUAL_POWER, n)[n // 2] == pytest.approx(0.707, abs=0.01)
+    assert fade_in_gain(FadeCurve.S_CURVE, n)[n // 2] == pytest.approx(0.5, abs=0.01)
+    assert fade_in_gain(FadeCurve.S_CURVE, n)[n // 10] < fade_in_gain(FadeCurve.LINEAR, n)[n // 10]
+    halfway_db = 20 * np.log10(fade_in_gain(FadeCurve.EXPONENTIAL, n)[n // 2])
+    assert halfway_db == pytest.approx(-30.0, abs=0.5)  # linear in dB over 60 dB
+
+
+def test_equal_power_crossfade_keeps_power_of_uncorrelated_signals() -> None:
+    rng = np.random.default_rng(4)
+    n = 4 * RATE
+    a, b = rng.standard_normal(n), rng.standard_normal(n)
+    mixed = a * fade_out_gain(FadeCurve.EQUAL_POWER, n) + b * fade_in_gain(FadeCurve.EQUAL_POWER, n)
+    power = np.square(mixed).reshape(40, -1).mean(axis=1)
+    assert np.all(np.abs(10 * np.log10(power)) < 0.3)  # every 100 ms within 0.3 dB of 1
+    linear = a * fade_out_gain(FadeCurve.LINEAR, n) + b * fade_in_gain(FadeCurve.LINEAR, n)
+    middle = np.square(linear[n // 2 - 2000:n // 2 + 2000]).mean()
+    assert 10 * np.log10(middle) == pytest.approx(-3.0, abs=0.3)  # the dip equal power avoids
+
+
+def test_render_clips_places_gains_and_fades() -> None:
+    ones = np.ones((1, RATE), np.float32)
+    mix = render_clips([
+        Clip(ones, start=0.0),
+        Clip(ones, start=0.5, gain_db=-6.0206, fade_in=Fade(0.5, FadeCurve.LINEAR)),
+    ], RATE, channels=2)
+    assert mix.shape == (2, int(1.5 * RATE))
+    assert mix[0, RATE // 4] == pytest.approx(1.0)
+    assert mix[1, int(0.75 * RATE)] == pytest.approx(1.25, abs=0.01)  # 1 + 0.5 * half-faded
+    assert mix[0, int(1.25 * RATE)] == pytest.approx(0.5, abs=1e-3)
+    assert render_clips([Clip(ones, start=0.5)], RATE, 1, duration=1.0).shape == (1, RATE)
+
+
+def test_normalise_reaches_the_target() -> None:
+    out, gain = normalize_loudness(music_like(10) * 0.1, RATE, -20.0)
+    assert loudness.integrated_lufs(out, RATE) == pytest.approx(-20.0, abs=0.05)
+    assert gain > 0
+
+
+def test_limiter_meets_the_ceiling_without_makeup_gain() -> None:
+    loud = music_like(20) * 2.0
+    assert loudness.true_peak(loud, RATE) > 10.0
+    out = limit_true_peak(loud, RATE, -1.0)
+    assert loudness.true_peak(out, RATE) <= -1.0
+    assert np.all(np.abs(out) <= np.abs(loud) + 1e-6)  # only ever turns down
+    quiet = music_like(5) * 0.05
+    assert np.array_equal(limit_true_peak(quiet, RATE, -1.0), quiet)  # under the ceiling
+
+
+def test_limiter_gain_is_smooth() -> None:
+    loud = music_like(5) * 2.0
+    out = limit_true_peak(loud, RATE, -1.0)
+    channel = loud[0]
+    safe = np.abs(channel) > 0.05
+    gain = out[0][safe] / channel[safe]
+    jumps = np.abs(np.diff(20 * np.log10(gain)))
+    # a chord sample can sit next to a burst sample, so compare neighbours only
+    assert np.percentile(jumps, 99.9) < 0.5
+
+
+def test_master_hits_loudness_and_true_peak() -> None:
+    mastered = master(music_like(30, seed=5), RATE, -14.0, -1.0)
+    assert mastered.true_peak_dbtp <= -1.0
+    assert loudness.true_peak(mastered.samples, RATE) <= -1.0
+    assert loudness.integrated_lufs(mastered.samples, RATE) == pytest.approx(-14.0, abs=0.5)
+    assert mastered.integrated_lufs == pytest.approx(-14.0, abs=0.5)
+
+
+def test_master_without_target_only_limits() -> None:
+    quiet = music_like(5) * 0.05
+    mastered = master(quiet, RATE, None, -1.0)
+    assert mastered.gain_db == 0.0 and np.array_equal(mastered.samples, quiet)
