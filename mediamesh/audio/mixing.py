@@ -187,6 +187,23 @@ def limit_true_peak(samples: np.ndarray, rate: int, ceiling_dbtp: float) -> np.n
     return out if samples.ndim > 1 else out[0]
 
 
+def _estimated_lufs(weighted: np.ndarray, gain: np.ndarray, rate: int) -> float:
+    """Gated integrated loudness (BS.1770) of a signal times `gain`, from the signal's
+    K-weighted version: the K filter is linear and limiter gain moves slowly against it,
+    so weighting once and scaling is within a few hundredths of an LU of re-weighting on
+    every try, at a tenth of the cost. Final figures are measured exactly."""
+    blocks = loudness.sliding_loudness(weighted * gain, rate, loudness.MOMENTARY_S)
+    blocks = blocks[blocks > loudness.ABSOLUTE_GATE_LUFS]
+    if blocks.size == 0:
+        return loudness.SILENCE
+
+    def mean_lufs(values: np.ndarray) -> float:
+        return -0.691 + 10.0 * math.log10(float(np.mean(10.0 ** ((values + 0.691) / 10.0))))
+
+    kept = blocks[blocks > mean_lufs(blocks) - 10.0]  # the relative gate
+    return mean_lufs(kept)
+
+
 @dataclass(frozen=True)
 class Mastered:
     samples: np.ndarray
@@ -208,12 +225,13 @@ def master(samples: np.ndarray, rate: int, target_lufs: float | None,
         return Mastered(out, gain, loudness.integrated_lufs(out, rate),
                         loudness.true_peak(out, rate))
     envelope = peak_envelope(planar)
+    weighted = loudness.k_weighted(planar, rate)
     first_gain = gain
     previous: tuple[float, float] | None = None
     for _ in range(8):
         scale = db_to_gain(gain)
-        limited = (planar * scale * limiter_gain(envelope * scale, rate, ceiling_dbtp))
-        measured = loudness.integrated_lufs(limited, rate)
+        measured = _estimated_lufs(weighted, scale * limiter_gain(envelope * scale, rate,
+                                                                  ceiling_dbtp), rate)
         if target_lufs is None or not math.isfinite(measured) \
                 or abs(measured - target_lufs) < 0.05:
             break
