@@ -31,6 +31,7 @@ def time_range(r: common_pb2.TimeRange, field_name: str = "range") -> tuple[floa
 MIME_BY_EXTENSION = {"mp4": "video/mp4", "webm": "video/webm", "png": "image/png",
                      "jpg": "image/jpeg", "gif": "image/gif", "webp": "image/webp",
                      "wav": "audio/wav", "mp3": "audio/mpeg", "m4a": "audio/mp4",
+                     "flac": "audio/flac", "aac": "audio/aac", "ogg": "audio/ogg",
                      "srt": "application/x-subrip", "json": "application/json"}
 
 

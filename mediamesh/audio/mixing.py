@@ -212,20 +212,38 @@ class Mastered:
     true_peak_dbtp: float
 
 
+@dataclass(frozen=True)
+class MasterAnalysis:
+    """What mastering measures once per mix, however many targets it is then run for."""
+
+    envelope: np.ndarray  # peak_envelope
+    weighted: np.ndarray  # K-weighted samples
+    integrated_lufs: float  # -inf for silence
+
+    @classmethod
+    def of(cls, samples: np.ndarray, rate: int) -> MasterAnalysis:
+        planar = np.atleast_2d(samples)
+        return cls(peak_envelope(planar), loudness.k_weighted(planar, rate),
+                   loudness.integrated_lufs(planar, rate))
+
+
 def master(samples: np.ndarray, rate: int, target_lufs: float | None,
-           ceiling_dbtp: float | None) -> Mastered:
+           ceiling_dbtp: float | None, analysis: MasterAnalysis | None = None) -> Mastered:
     """Normalise to `target_lufs` (None = keep the level), then true-peak limit to
     `ceiling_dbtp` (None = no limiter). Limiting lowers loudness, so the input gain is
     raised by the shortfall (secant steps) and the limiter re-run; the limiter itself
-    never adds gain, and the output's true peak stays under the ceiling."""
+    never adds gain, and the output's true peak stays under the ceiling. Pass `analysis`
+    (MasterAnalysis.of the same samples) to master one mix for several targets cheaply."""
     planar = np.atleast_2d(np.asarray(samples, dtype=np.float32))
-    gain = loudness_gain_db(planar, rate, target_lufs) if target_lufs is not None else 0.0
     if ceiling_dbtp is None:
+        gain = loudness_gain_db(planar, rate, target_lufs) if target_lufs is not None else 0.0
         out = (planar * db_to_gain(gain)).astype(np.float32)
         return Mastered(out, gain, loudness.integrated_lufs(out, rate),
                         loudness.true_peak(out, rate))
-    envelope = peak_envelope(planar)
-    weighted = loudness.k_weighted(planar, rate)
+    analysis = analysis or MasterAnalysis.of(planar, rate)
+    envelope, weighted = analysis.envelope, analysis.weighted
+    gain = target_lufs - analysis.integrated_lufs if target_lufs is not None \
+        and math.isfinite(analysis.integrated_lufs) else 0.0
     first_gain = gain
     previous: tuple[float, float] | None = None
     for _ in range(8):

@@ -66,10 +66,6 @@ class TimeMap:
         mapped = np.where(t < out[0], src[0] + (t - out[0]) * head, mapped)
         return np.where(t > out[-1], src[-1] + (t - out[-1]) * tail, mapped)
 
-    def shifted(self, out_offset: float) -> TimeMap:
-        """The same map with output time measured from `out_offset` seconds."""
-        return TimeMap(self.out_times - out_offset, self.src_times)
-
 
 def stretch(samples: np.ndarray, rate: int, time_map: TimeMap, out_samples: int) -> np.ndarray:
     """Render `out_samples` output samples whose sample n sounds like the source at

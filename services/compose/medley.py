@@ -165,6 +165,17 @@ def choose_part(duration: float, segment: tuple[float, float | None] | None,
     return 0.0, duration
 
 
+def excerpt_bounds(song: SongPlanInput, crossfade_bars: int) -> tuple[float, float]:
+    """Source seconds a plan can read for this song: its part widened by the longest
+    crossfade any transition style may add (fades are bars of the output tempo, up to two
+    source bars each for a song doubled in tempo) plus a bar of snapping and a margin.
+    Songs are cropped to this right after decoding, so memory scales with parts, not songs."""
+    meter = song.grid.beats_per_bar if song.grid is not None else FALLBACK_METER
+    slowest_beat = max(60.0 / 40.0, song.grid.period if song.grid is not None else 0.0)
+    pad = (2 * max(crossfade_bars, 1) + 1) * meter * slowest_beat * 2 + 2.0
+    return max(0.0, song.part[0] - pad), min(song.duration, song.part[1] + pad)
+
+
 def octave_multiplier(tempo_bpm: float, target_bpm: float) -> float:
     """Output beats per source beat: the power of two that brings the song's tempo nearest
     the target, so no song is stretched by more than sqrt(2) (a 70 BPM song next to 140 BPM

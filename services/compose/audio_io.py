@@ -1,0 +1,140 @@
+"""Audio in and out for the compose jobs: decode inputs with errors that name the request
+field and the file, pick the output codec, and write a mastered mix whose *file* (after
+lossy encoding) still meets the true-peak ceiling.
+"""
+from __future__ import annotations
+
+import asyncio
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mediamesh import media
+from mediamesh.audio import loudness, mixing
+from mediamesh.errors import InvalidArgument, MediaUndecodable
+from mediamesh.storage import MediaRefLike, MediaStore
+
+AUDIO_CONTAINERS = ("wav", "flac", "mp3", "m4a", "aac", "ogg")
+LOSSY = frozenset({"mp3", "m4a", "aac", "ogg"})
+LOSSY_HEADROOM_DB = 0.1  # on top of the measured codec overshoot: chunks vary
+CODEC_PROBE_CHUNKS = 4  # the codec's bias is measured on this many chunks of the mix ...
+CODEC_PROBE_CHUNK_S = 5.0  # ... of this many seconds each
+MASTER_ATTEMPTS = 3
+LOUDNESS_TOLERANCE_LU = 0.2  # how close the written file must come to target_lufs
+MAX_INPUT_SECONDS = 20 * 60.0
+FLOOR = -200.0  # how -inf (silence) travels in a double field
+
+
+def finite(value: float) -> float:
+    return value if math.isfinite(value) else FLOOR
+
+
+def output_container(container: str, uri: str, field_name: str = "output") -> str:
+    """The audio format to write, from OutputSpec.container or the uri's extension
+    (default wav); INVALID_ARGUMENT for anything we cannot encode or a mismatch."""
+    suffix = Path(uri).suffix.lstrip(".").lower() if uri else ""
+    chosen = (container or suffix or "wav").lower().lstrip(".")
+    if chosen not in AUDIO_CONTAINERS:
+        raise InvalidArgument(f"{field_name}: cannot write audio as '{chosen}'; use one of "
+                              f"{', '.join(AUDIO_CONTAINERS)}", field_name=f"{field_name}.container")
+    if uri and suffix != chosen:
+        raise InvalidArgument(f"{field_name}.uri '{uri}' must end in .{chosen} to hold "
+                              f"{chosen} audio", field_name=f"{field_name}.uri")
+    return chosen
+
+
+async def load_audio(store: MediaStore, ref: MediaRefLike, field_name: str, label: str,
+                     rate: int, channels: int, min_seconds: float = 0.0) -> np.ndarray:
+    """(channels, n) float32 at `rate` Hz; `label` (e.g. "songs[2] (b.mp3)") opens every
+    error so a person knows which input to fix."""
+    async with store.local_file(ref, field_name) as path:
+        try:
+            info = await asyncio.to_thread(media.probe, path)
+        except media.MediaError as exc:
+            raise MediaUndecodable(f"{label} cannot be decoded: {exc}",
+                                   field_name=field_name) from exc
+        if not info.has_audio:
+            raise InvalidArgument(f"{label} has no audio stream", field_name=field_name)
+        if info.duration > MAX_INPUT_SECONDS:
+            raise InvalidArgument(f"{label} is {info.duration:.0f} s long; the limit is "
+                                  f"{MAX_INPUT_SECONDS:.0f} s", field_name=field_name)
+        try:
+            samples = await asyncio.to_thread(media.decode_audio, path, rate, False)
+        except media.MediaError as exc:
+            raise MediaUndecodable(f"{label} cannot be decoded: {exc}",
+                                   field_name=field_name) from exc
+    planar = mixing.match_channels(samples, channels)
+    seconds = planar.shape[-1] / rate
+    if seconds <= 0 or not np.any(planar):
+        raise InvalidArgument(f"{label} holds no audio (silent or empty)", field_name=field_name)
+    if seconds < min_seconds:
+        raise InvalidArgument(f"{label} is {seconds:.2f} s long; at least {min_seconds:g} s "
+                              "is needed", field_name=field_name)
+    return planar
+
+
+@dataclass(frozen=True)
+class WrittenAudio:
+    path: Path
+    duration: float  # seconds
+    integrated_lufs: float  # of the file as written (decoded back)
+    true_peak_dbtp: float  # of the file as written (decoded back)
+    master_gain_db: float
+
+
+def _codec_bias(path: Path, mix: np.ndarray, rate: int, target_lufs: float | None,
+                ceiling_dbtp: float) -> tuple[float, float]:
+    """(loudness lost, true peak gained) by the codec of `path`, in LU and dB, measured on
+    a few seconds sampled across the mix, mastered and round-tripped through the codec.
+    A lossy file then meets its marks on the first full encode instead of the third."""
+    seconds = mix.shape[-1] / rate
+    count = max(1, min(CODEC_PROBE_CHUNKS, int(seconds // CODEC_PROBE_CHUNK_S)))
+    size = int(min(CODEC_PROBE_CHUNK_S, seconds) * rate)
+    starts = np.linspace(0, mix.shape[-1] - size, count).astype(int)
+    sample = np.concatenate([mix[:, a:a + size] for a in starts], axis=1)
+    sample = mixing.master(sample, rate, target_lufs, ceiling_dbtp).samples
+    probe = path.with_name(f".{path.stem}.probe{path.suffix}")
+    try:
+        media.write_audio(probe, sample, rate)
+        decoded = np.atleast_2d(media.decode_audio(probe, rate, False))
+    finally:
+        probe.unlink(missing_ok=True)
+    lost = loudness.integrated_lufs(sample, rate) - loudness.integrated_lufs(decoded, rate)
+    gained = loudness.true_peak(decoded, rate) - loudness.true_peak(sample, rate)
+    return (lost if math.isfinite(lost) else 0.0), (gained if math.isfinite(gained) else 0.0)
+
+
+def write_mastered(path: Path, mix: np.ndarray, rate: int, target_lufs: float | None,
+                   ceiling_dbtp: float | None) -> WrittenAudio:
+    """Normalise, limit and encode by `path`'s extension, then measure the file itself.
+    Lossy codecs overshoot peaks and lose a little loudness (more for noisy, bright
+    material): the bias is measured on a sample of the mix first and folded into the aims,
+    and a file still off the mark is mastered again with the measured error."""
+    lossy = path.suffix.lstrip(".").lower() in LOSSY
+    aim, goal = ceiling_dbtp, target_lufs
+    if lossy and ceiling_dbtp is not None:
+        lost, gained = _codec_bias(path, mix, rate, target_lufs, ceiling_dbtp)
+        aim = ceiling_dbtp - max(gained, 0.0) - LOSSY_HEADROOM_DB
+        goal = None if target_lufs is None else target_lufs + max(lost, 0.0)
+    analysis = mixing.MasterAnalysis.of(mix, rate) if aim is not None else None
+    for attempt in range(MASTER_ATTEMPTS):
+        mastered = mixing.master(mix, rate, goal, aim, analysis)
+        samples = mastered.samples
+        if attempt == MASTER_ATTEMPTS - 1 and aim is not None:
+            samples = mixing.limit_true_peak(samples, rate, aim - 0.2)  # last resort: peaks
+        media.write_audio(path, samples, rate)
+        decoded = np.atleast_2d(media.decode_audio(path, rate, False))
+        peak = loudness.true_peak(decoded, rate)
+        measured = loudness.integrated_lufs(decoded, rate)
+        peak_ok = ceiling_dbtp is None or peak <= ceiling_dbtp
+        loud_ok = target_lufs is None or not math.isfinite(measured) \
+            or abs(measured - target_lufs) <= LOUDNESS_TOLERANCE_LU
+        if peak_ok and loud_ok:
+            break
+        if not peak_ok and aim is not None and ceiling_dbtp is not None:
+            aim -= peak - ceiling_dbtp + 0.1
+        if not loud_ok and goal is not None and target_lufs is not None:
+            goal += target_lufs - measured
+    return WrittenAudio(path, mix.shape[-1] / rate, measured, peak, mastered.gain_db)
