@@ -1,8 +1,10 @@
-"""ComposeService: RenderGif is built; the other RPCs answer UNIMPLEMENTED (the generated
-base class, mapped by the shared interceptor) until issues 4 and 9 land."""
+"""ComposeService: RenderGif, MixAudio and RenderMedley are built; the other RPCs answer
+UNIMPLEMENTED (the generated base class, mapped by the shared interceptor) until issue 9."""
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable, Sequence
 
 import grpc
 
@@ -11,13 +13,28 @@ from mediamesh.grpc_server import ServiceBinding
 from mediamesh.media_inputs import is_still_image, probe_picture
 from mediamesh.protocol import media_ref, mime_for, progress, time_range
 from mediamesh.service_runtime import ServiceContext
-from mediamesh.v1 import compose_pb2, compose_pb2_grpc
+from mediamesh.storage import StoredOutput
+from mediamesh.v1 import common_pb2, compose_pb2, compose_pb2_grpc
 from services.compose.animated_preview import (
     AnimatedFormat,
     PreviewResult,
     PreviewSpec,
     render_preview,
 )
+from services.compose.audio_io import finite, load_audio, write_mastered
+from services.compose.audio_mix import clip_samples, mix_clips
+from services.compose.audio_requests import (
+    MIN_SONG_SECONDS,
+    check_clip,
+    medley_spec,
+    mix_spec,
+    song_input,
+)
+from services.compose.medley import PartPlan, PlanError, excerpt_bounds, plan_medley
+from services.compose.medley_render import MedleyResult, SongAudio, render_medley
+
+MEDLEY_RATE = 44_100  # songs are decoded, stretched and mixed at this rate, in stereo
+MEDLEY_CHANNELS = 2
 
 _FORMATS = {compose_pb2.GIF_FORMAT_UNSPECIFIED: AnimatedFormat.GIF,
             compose_pb2.GIF_FORMAT_GIF: AnimatedFormat.GIF,
@@ -62,6 +79,118 @@ class ComposeServicer(compose_pb2_grpc.ComposeServiceServicer):
                 if not finished:
                     output.path.unlink(missing_ok=True)  # never leave half a file
                 raise
+
+    async def MixAudio(self, request: compose_pb2.MixAudioRequest,  # noqa: N802
+                       context: grpc.aio.ServicerContext
+                       ) -> AsyncIterator[compose_pb2.MixAudioEvent]:
+        spec = mix_spec(request)
+        total = len(spec.clips) + 2
+        audio = []
+        for clip in spec.clips:
+            yield compose_pb2.MixAudioEvent(progress=progress(
+                clip.index, total, "decode", f"decoding {clip.label}"))
+            source = await load_audio(self.ctx.store, clip.source, f"clips[{clip.index}].source",
+                                      clip.label, spec.rate, spec.channels)
+            check_clip(clip, source.shape[-1] / spec.rate)
+            audio.append(await asyncio.to_thread(clip_samples, clip, source, spec.rate))
+        yield compose_pb2.MixAudioEvent(progress=progress(len(audio), total, "mix"))
+        mix = await asyncio.to_thread(mix_clips, spec.clips, audio, spec.rate, spec.channels)
+        del audio
+        output = await self.ctx.store.output_path(request.output.uri, spec.container,
+                                                  overwrite=request.output.overwrite)
+        async with _kept_on_success([output]) as finish:
+            yield compose_pb2.MixAudioEvent(progress=progress(
+                len(spec.clips) + 1, total, "encode", "mastering and encoding"))
+            written = await asyncio.to_thread(write_mastered, output.path, mix, spec.rate,
+                                              spec.target_lufs, spec.ceiling_dbtp)
+            await self.ctx.store.publish(output)
+            finish()
+            yield compose_pb2.MixAudioEvent(result=compose_pb2.MixAudioResult(
+                output=media_ref(output, mime_for(output)), duration=written.duration,
+                integrated_lufs=finite(written.integrated_lufs),
+                true_peak_dbtp=finite(written.true_peak_dbtp)))
+
+    async def RenderMedley(self, request: compose_pb2.RenderMedleyRequest,  # noqa: N802
+                           context: grpc.aio.ServicerContext
+                           ) -> AsyncIterator[compose_pb2.RenderMedleyEvent]:
+        spec = medley_spec(request)
+        count = len(request.songs)
+        songs, inputs = [], []
+        for i, song in enumerate(request.songs):
+            label = spec.labels[i]
+            yield compose_pb2.RenderMedleyEvent(progress=progress(
+                i, count, "decode", f"decoding {label}"))
+            samples = await load_audio(self.ctx.store, song.audio, f"songs[{i}].audio", label,
+                                       MEDLEY_RATE, MEDLEY_CHANNELS, MIN_SONG_SECONDS)
+            planned = song_input(i, label, song, samples, MEDLEY_RATE, spec.full_songs)
+            lo, hi = excerpt_bounds(planned, spec.options.crossfade_bars)
+            keep = samples[:, int(lo * MEDLEY_RATE):int(hi * MEDLEY_RATE)].copy()
+            songs.append(SongAudio(keep, int(lo * MEDLEY_RATE) / MEDLEY_RATE))
+            inputs.append(planned)
+            del samples
+        try:
+            plan = await asyncio.to_thread(plan_medley, inputs, spec.options)
+        except PlanError as exc:
+            raise InvalidArgument(str(exc), field_name=exc.field_name) from exc
+        store = self.ctx.store
+        output = await store.output_path(request.output.uri, spec.container,
+                                         overwrite=request.output.overwrite)
+        cue = store.sibling(output, ".cue", "json")
+        plot = store.sibling(output, ".plot", "png") if spec.write_plot else None
+        outputs = [output, cue] + ([plot] if plot is not None else [])
+        async with _kept_on_success(outputs) as finish:
+            async for item in render_medley(plan, songs, MEDLEY_RATE, spec.target_lufs,
+                                            spec.ceiling_dbtp, output.path, output.uri,
+                                            cue.path, plot.path if plot else None):
+                if not isinstance(item, MedleyResult):
+                    yield compose_pb2.RenderMedleyEvent(progress=progress(
+                        item.done, item.total, item.stage, item.message))
+                    continue
+                for stored in outputs:
+                    await store.publish(stored)
+                finish()
+                yield compose_pb2.RenderMedleyEvent(result=_medley_result(
+                    item, plan.parts, output, cue, plot, plan.bpm))
+
+
+def _medley_result(item: MedleyResult, parts: Sequence[PartPlan], output: StoredOutput,
+                   cue: StoredOutput, plot: StoredOutput | None,
+                   bpm: float) -> compose_pb2.RenderMedleyResult:
+    written = item.written
+    result = compose_pb2.RenderMedleyResult(
+        output=media_ref(output, mime_for(output)), cue_sheet=media_ref(cue, mime_for(cue)),
+        duration=written.duration, integrated_lufs=finite(written.integrated_lufs),
+        true_peak_dbtp=finite(written.true_peak_dbtp), bpm=bpm)
+    if plot is not None:
+        result.plot.CopyFrom(media_ref(plot, mime_for(plot)))
+    for part, level in zip(parts, item.levels):
+        result.parts.append(compose_pb2.MedleyPart(
+            song_index=part.song_index, title=part.title,
+            source_range=common_pb2.TimeRange(start=part.source_range[0],
+                                              end=part.source_range[1]),
+            output_range=common_pb2.TimeRange(start=part.output_range[0],
+                                              end=part.output_range[1]),
+            tempo_ratio=part.tempo_ratio, source_bpm=part.source_bpm, gain_db=level.gain_db))
+    return result
+
+
+@contextlib.asynccontextmanager
+async def _kept_on_success(outputs: list[StoredOutput]) -> AsyncIterator[Callable[[], None]]:
+    """Removes the outputs' local files if the block fails (or is cancelled) before it
+    calls the yielded `finish`: a client never finds half a result."""
+    done = False
+
+    def finish() -> None:
+        nonlocal done
+        done = True
+
+    try:
+        yield finish
+    except BaseException:
+        if not done:
+            for stored in outputs:
+                stored.path.unlink(missing_ok=True)
+        raise
 
 
 def bindings(ctx: ServiceContext) -> list[ServiceBinding]:

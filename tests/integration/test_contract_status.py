@@ -12,6 +12,8 @@ from mediamesh.v1 import audio_pb2, compose_pb2, text_pb2, vision_pb2, workflow_
 
 IMPLEMENTED = {"mediamesh.v1.VisionService/KeyGreenScreen",
                "mediamesh.v1.ComposeService/RenderGif",
+               "mediamesh.v1.ComposeService/MixAudio",
+               "mediamesh.v1.ComposeService/RenderMedley",
                "mediamesh.v1.AudioService/AnalyzeLoudness",
                *(f"mediamesh.v1.WorkflowService/{m}" for m in (
                    "SubmitWorkflow", "GetRun", "WatchRun", "CancelRun", "ListRuns",
