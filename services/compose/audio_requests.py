@@ -16,6 +16,7 @@ from mediamesh.v1 import audio_pb2, common_pb2, compose_pb2
 from services.compose.audio_io import output_container
 from services.compose.medley import (
     DEFAULT_CROSSFADE_BARS,
+    MIN_BPM,
     BeatGrid,
     MedleyOptions,
     SongPlanInput,
@@ -35,7 +36,7 @@ PITCH_RANGE = 12.0  # semitones either way
 GAIN_RANGE_DB = (-60.0, 24.0)
 LUFS_RANGE = (-60.0, -5.0)
 CEILING_RANGE_DBTP = (-20.0, 0.0)
-BPM_RANGE = (40.0, 250.0)
+BPM_RANGE = (MIN_BPM, 250.0)
 RANGE_SLACK_S = 0.5  # segments may end a little past the decoded end (container rounding)
 
 _CURVES = {compose_pb2.FADE_CURVE_UNSPECIFIED: FadeCurve.EQUAL_POWER,

@@ -26,6 +26,7 @@ DECLICK_S = 0.005  # fades at hard edges and cuts: long enough to avoid a click,
 DOWNBEAT_MATCH_S = 0.07  # a downbeat further than this from every beat is not on the grid
 FALLBACK_BPM = 120.0  # bar length for CROSSFADE when no song has a grid
 FALLBACK_METER = 4
+MIN_BPM = 40.0  # the slowest target tempo a request may ask for
 
 
 class Transition(StrEnum):
@@ -165,14 +166,22 @@ def choose_part(duration: float, segment: tuple[float, float | None] | None,
     return 0.0, duration
 
 
-def excerpt_bounds(song: SongPlanInput, crossfade_bars: int) -> tuple[float, float]:
-    """Source seconds a plan can read for this song: its part widened by the longest
-    crossfade any transition style may add (fades are bars of the output tempo, up to two
-    source bars each for a song doubled in tempo) plus a bar of snapping and a margin.
-    Songs are cropped to this right after decoding, so memory scales with parts, not songs."""
-    meter = song.grid.beats_per_bar if song.grid is not None else FALLBACK_METER
-    slowest_beat = max(60.0 / 40.0, song.grid.period if song.grid is not None else 0.0)
-    pad = (2 * max(crossfade_bars, 1) + 1) * meter * slowest_beat * 2 + 2.0
+def excerpt_bounds(song: SongPlanInput, options: MedleyOptions) -> tuple[float, float]:
+    """Source seconds a plan can read for this song: its part widened by the longest fade a
+    plan may add (fades are bars of the output tempo: up to twice as many source beats for a
+    song doubled in tempo, 1.25x for drift; CROSSFADE bars at the slowest tempo allowed),
+    a bar of snapping and a margin. Songs are cropped to this right after decoding, so
+    memory follows the parts, not the songs."""
+    bars = max(options.crossfade_bars, 1)
+    meter = max(song.grid.beats_per_bar if song.grid is not None else FALLBACK_METER,
+                FALLBACK_METER)
+    if options.transition is Transition.CROSSFADE or song.grid is None:
+        beat = 60.0 / (options.target_bpm or MIN_BPM)
+        snap = meter * song.grid.period if song.grid is not None else 0.0
+    else:
+        beat = 2.0 * 1.25 * song.grid.period
+        snap = meter * song.grid.period
+    pad = bars * meter * beat + snap + 2.0
     return max(0.0, song.part[0] - pad), min(song.duration, song.part[1] + pad)
 
 

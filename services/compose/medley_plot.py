@@ -45,24 +45,24 @@ def write_plot(path: Path, samples: np.ndarray, rate: int, plan: MedleyPlan) -> 
                         color="#666666")
         for k, part in enumerate(plan.parts):
             colour = COLOURS[k % len(COLOURS)]
-            ax.axvspan(*part.output_range, ymin=0.02, ymax=0.98, color=colour, alpha=0.10,
-                       zorder=0)
-            ax.axvspan(*part.part_output_range, ymin=0.90, ymax=0.96, color=colour, alpha=0.8,
-                       zorder=4)
+            ax.fill_between(part.output_range, -1.05, 1.05, color=colour, alpha=0.10,
+                            linewidth=0, zorder=0)
+            ax.fill_between(part.part_output_range, 1.1, 1.22, color=colour, alpha=0.8,
+                            linewidth=0, zorder=4)
             label = part.title if part.time_map is None else \
                 f"{part.title}  ({part.source_bpm:.0f} BPM x{part.tempo_ratio:.3f})"
-            ax.text(part.part_output_range[0], 1.2, label, fontsize=8, color=colour,
+            ax.text(part.part_output_range[0], 1.27, label, fontsize=8, color=colour,
                     ha="left", va="bottom", fontweight="bold")
         for a, b in zip(plan.parts, plan.parts[1:]):
             begin, end = b.output_range[0], a.output_range[1]
-            ax.axvspan(begin, end, ymin=0.02, ymax=0.88, facecolor="none", edgecolor="#000000",
-                       hatch="///", linewidth=0, alpha=0.35, zorder=5)
+            ax.fill_between([begin, end], -1.05, 1.05, facecolor="none", edgecolor="#000000",
+                            hatch="///", linewidth=0, alpha=0.35, zorder=5)
             kind = "cut" if plan.transition is Transition.CUT else (
                 f"{plan.crossfade_bars}-bar crossfade" if plan.transition
                 is Transition.BEAT_MATCHED else f"{end - begin:.1f} s crossfade")
             ax.text((begin + end) / 2, -1.32, kind, fontsize=7, ha="center", va="top")
         ax.set_xlim(0, max(plan.duration, 1e-3))
-        ax.set_ylim(-1.45, 1.4)
+        ax.set_ylim(-1.45, 1.5)
         ax.set_yticks([])
         ax.set_xlabel("output time (s)   -   thin lines: beats, dark lines: downbeats "
                       "(bar numbers below), hatched: transitions")

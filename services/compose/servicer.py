@@ -123,7 +123,7 @@ class ComposeServicer(compose_pb2_grpc.ComposeServiceServicer):
             samples = await load_audio(self.ctx.store, song.audio, f"songs[{i}].audio", label,
                                        MEDLEY_RATE, MEDLEY_CHANNELS, MIN_SONG_SECONDS)
             planned = song_input(i, label, song, samples, MEDLEY_RATE, spec.full_songs)
-            lo, hi = excerpt_bounds(planned, spec.options.crossfade_bars)
+            lo, hi = excerpt_bounds(planned, spec.options)
             keep = samples[:, int(lo * MEDLEY_RATE):int(hi * MEDLEY_RATE)].copy()
             songs.append(SongAudio(keep, int(lo * MEDLEY_RATE) / MEDLEY_RATE))
             inputs.append(planned)

@@ -12,6 +12,7 @@ from services.compose.medley import (
     Transition,
     choose_part,
     choose_target_tempo,
+    excerpt_bounds,
     octave_multiplier,
     plan_medley,
 )
@@ -147,3 +148,14 @@ def test_grid_validation_explains() -> None:
         BeatGrid.from_times([0.0, 0.5, 1.0, 1.5, 2.0], [0.0, 1.25])
     inferred = BeatGrid.from_times(np.arange(12) * 0.5, [0.0, 1.5, 3.0, 4.5])
     assert inferred.beats_per_bar == 3 and inferred.tempo_bpm == pytest.approx(120.0)
+
+
+@pytest.mark.parametrize("transition", list(Transition))
+def test_plans_read_only_inside_the_cropped_excerpts(transition: Transition) -> None:
+    songs = [song(70.0, (20.0, 40.0), seconds=120.0), song(140.0, (30.0, 50.0), seconds=120.0),
+             SongPlanInput("plain", 120.0, (40.0, 60.0), grid(90.0, 120.0))]
+    plan = plan_medley(songs, MedleyOptions(transition, crossfade_bars=4))
+    for part, spec in zip(plan.parts, songs):
+        lo, hi = excerpt_bounds(spec, MedleyOptions(transition, crossfade_bars=4))
+        assert lo <= part.source_range[0] - 0.1 and part.source_range[1] + 0.1 <= hi
+        assert hi - lo < 110.0  # cropped: not the whole 120 s song
