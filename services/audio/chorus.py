@@ -119,18 +119,56 @@ def _fit(block: _Block, times: np.ndarray, lo: float, hi: float) -> tuple[int, i
     return first, stop
 
 
+class _Snap:
+    """Maps analysis times to the caller's grid: the nearest of its downbeats, and the bar
+    numbers of Beat.bar (0 at the first downbeat), whatever the analysis repaired."""
+
+    def __init__(self, beats: np.ndarray, positions: np.ndarray, grid: S.BarGrid,
+                 duration: float) -> None:
+        beats = np.asarray(beats, float)
+        positions = np.asarray(positions, int)
+        down = beats[positions == 1] if len(positions) == len(beats) else beats[:0]
+        self.downbeats = down if len(down) else grid.edges[:-1]
+        self.end = float(grid.edges[-1]) if len(down) == 0 else max(
+            float(grid.edges[-1]), float(self.downbeats[-1]))
+        self.duration = duration
+
+    def bar(self, t: float) -> int:
+        """Index of the downbeat nearest to t; len(downbeats) for the end of the last bar."""
+        d = self.downbeats
+        i = int(np.clip(np.searchsorted(d, t), 1, len(d) - 1)) if len(d) > 1 else 0
+        near = i if len(d) > 1 and abs(d[i] - t) < abs(d[i - 1] - t) else max(i - 1, 0)
+        if t - d[near] > 0.5 * (self.end - d[-1]) and near == len(d) - 1 and self.end > d[-1]:
+            return len(d)
+        return near
+
+    def time(self, bar: int) -> float:
+        return float(self.downbeats[bar]) if bar < len(self.downbeats) else self.end
+
+    def span(self, start: float, end: float) -> tuple[int, int]:
+        """Whole bars from the downbeat nearest `start` to the one nearest `end`; never
+        empty."""
+        first, stop = self.bar(start), self.bar(end)
+        return first, max(stop, first + 1) if first < len(self.downbeats) else first + 1
+
+
 def detect(spectrum: np.ndarray, beats: np.ndarray, positions: np.ndarray, beats_per_bar: int,
            *, min_duration: float = 0, max_duration: float = 0, max_alternatives: int = 3
            ) -> ChorusAnalysis:
     """The chorus, up to `max_alternatives` other candidates (best first) and the sections
     of a song. `spectrum` is `spectral.spectrogram(mono)`; `beats` in seconds with
     `positions` 1-based in the bar (1 = downbeat). `min_duration`/`max_duration` (seconds,
-    0 = defaults) bound the chorus. Never fails on odd input: a song without repeats gets a
-    low-confidence chorus on its most chorus-like section."""
+    0 = defaults) bound the chorus. Times are snapped to the given downbeats and bars
+    counted from the first of them (Beat.bar). Never fails on odd input: a song without
+    repeats gets a low-confidence chorus on its most chorus-like section."""
     duration = max(len(spectrum) - 1, 1) / spectral.FPS
     lo = min_duration or DEFAULT_MIN_DURATION
     hi = max(max_duration or DEFAULT_MAX_DURATION, lo)
-    grid = S.bar_grid(beats, positions, beats_per_bar, duration)
+    beats = np.asarray(beats, float)
+    positions = np.asarray(positions, int)
+    phased = S.rephase(spectrum, beats, positions, beats_per_bar)
+    grid = S.bar_grid(beats, phased, beats_per_bar, duration)
+    snap = _Snap(beats, positions, grid, duration)
     times = grid.edges
     bars = grid.bars
     feats = S.bar_features(spectrum, grid)
@@ -145,12 +183,16 @@ def detect(spectrum: np.ndarray, beats: np.ndarray, positions: np.ndarray, beats
     candidates: list[ChorusSegment] = []
     for b in ranked:
         first, stop = _fit(b, times, lo, hi)
-        if any(c.start_bar < stop and first < c.start_bar + c.bar_count for c in candidates):
+        start_bar, end_bar = snap.span(times[first], times[stop])
+        if any(c.start_bar < end_bar and start_bar < c.start_bar + c.bar_count
+               for c in candidates):
             continue
         candidates.append(ChorusSegment(
-            float(times[first]), float(times[stop]), _confidence(scores, b.label, blocks),
-            first, stop - first, _letters(b.label)))
-    sections = _sections(edges, labels, blocks, scores, times, duration)
+            snap.time(start_bar), snap.time(end_bar), _confidence(scores, b.label, blocks),
+            start_bar, end_bar - start_bar, _letters(b.label)))
+    chorus = max(scores, key=lambda k: scores[k])
+    repeated = sum(b.label == chorus for b in blocks) >= 2
+    sections = _sections(edges, labels, chorus if repeated else None, feats, times, snap)
     return ChorusAnalysis(candidates[0], candidates[1:1 + max_alternatives], sections, duration)
 
 
@@ -163,38 +205,68 @@ def _confidence(scores: dict[int, float], lab: int, blocks: list[_Block]) -> flo
     return float(np.clip(sure if repeats >= 2 else min(sure, 0.3), 0.0, 1.0))
 
 
-def _sections(edges: np.ndarray, labels: np.ndarray, blocks: list[_Block],
-              scores: dict[int, float], times: np.ndarray, duration: float
-              ) -> list[SongSection]:
-    chorus = max(scores, key=lambda k: scores[k])
-    counts = {lab: sum(b.label == lab for b in blocks) for lab in scores}
-    chorus_bars = [i for i, lab in enumerate(labels) if lab == chorus]
-    first_chorus = chorus_bars[0] if chorus_bars else len(labels)
-    last_chorus = chorus_bars[-1] if chorus_bars else -1
-    out: list[SongSection] = []
-    seen: dict[int, int] = {}
+def _kinds(labels: np.ndarray, loudness: np.ndarray, chorus: int | None) -> list[str]:
+    """Section functions from the label sequence: the chorus label; a label always followed
+    by the chorus and usually preceded by other repeated material is the pre-chorus; other
+    repeated labels are verses; one-off sections are the intro (before any repeat or quiet at
+    the start), the outro (after the last chorus), or a bridge between choruses."""
     n = len(labels)
+    counts = {lab: int(np.sum(labels == lab)) for lab in set(labels.tolist())}
+    at = [i for i in range(n) if labels[i] == chorus]
+    first_c, last_c = (at[0], at[-1]) if at else (n, -1)
+    first_repeat = next((i for i in range(n) if counts[labels[i]] >= 2), n)
+    quiet = float(np.median(loudness)) - 3.0
+
+    def pre_chorus(lab: int) -> bool:
+        where = [i for i in range(n) if labels[i] == lab]
+        followed = all(i + 1 < n and labels[i + 1] == chorus for i in where)
+        after_verse = sum(i > 0 and labels[i - 1] != chorus and counts[labels[i - 1]] >= 2
+                          for i in where)
+        return followed and after_verse * 2 >= len(where)
+
+    kinds = []
     for i, lab in enumerate(labels):
-        if lab == chorus and counts[lab] >= 2:
+        if lab == chorus:
             kind = CHORUS
-        elif i == 0 and n > 1:
+        elif i < min(first_repeat, first_c) or (i == 0 and loudness[i] < quiet):
             kind = INTRO
-        elif i == n - 1 and n > 1:
+        elif i > last_c >= 0 and (counts[lab] == 1 or loudness[i] < quiet or i == n - 1):
             kind = OUTRO
-        elif i + 1 < n and labels[i + 1] == chorus and i > 0 and labels[i - 1] != chorus:
-            kind = PRE_CHORUS if counts[lab] >= 2 else OTHER
-        elif i > last_chorus:
-            kind = OUTRO
-        elif counts[lab] >= 2 and i < first_chorus or counts[lab] >= 2:
-            kind = VERSE
-        elif first_chorus < i < last_chorus:
+        elif counts[lab] >= 2:
+            kind = PRE_CHORUS if chorus is not None and pre_chorus(lab) else VERSE
+        elif first_c < i < last_c:
             kind = BRIDGE
         else:
             kind = OTHER
-        start = 0.0 if i == 0 else float(times[edges[i]])
-        end = duration if i == n - 1 else float(times[edges[i + 1]])
-        out.append(SongSection(start, end, _letters(lab), kind, seen.get(lab, 0),
-                               int(edges[i]), int(edges[i + 1] - edges[i])))
+        kinds.append(kind)
+    return kinds
+
+
+def _sections(edges: np.ndarray, labels: np.ndarray, chorus: int | None,
+              feats: S.BarFeatures, times: np.ndarray, snap: _Snap) -> list[SongSection]:
+    """Sections on the caller's downbeats, tiling 0 s .. the end of the audio; sections that
+    snap to nothing are dropped."""
+    loud = np.array([feats.loudness[a:b].mean() for a, b in zip(edges[:-1], edges[1:])])
+    kinds = _kinds(labels, loud, chorus)
+    bounds = [0] + [snap.bar(float(times[e])) for e in edges[1:-1]]
+    keep: list[int] = []
+    for i, bar in enumerate(bounds):
+        if bar > 0 and snap.time(bar) >= snap.duration:
+            break
+        if keep and bar <= bounds[keep[-1]]:
+            keep.pop()  # the earlier section snapped to nothing
+        keep.append(i)
+    out: list[SongSection] = []
+    seen: dict[int, int] = {}
+    for j, i in enumerate(keep):
+        lab = int(labels[i])
+        last = j == len(keep) - 1
+        start_bar = bounds[i]
+        end_bar = len(snap.downbeats) if last else bounds[keep[j + 1]]
+        start = 0.0 if j == 0 else snap.time(start_bar)
+        end = snap.duration if last else snap.time(end_bar)
+        out.append(SongSection(start, end, _letters(lab), kinds[i], seen.get(lab, 0),
+                               start_bar, max(end_bar - start_bar, 0)))
         seen[lab] = seen.get(lab, 0) + 1
     return out
 

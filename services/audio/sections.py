@@ -80,6 +80,27 @@ def _regular_bars(downbeats: np.ndarray) -> np.ndarray:
     return np.array(out)
 
 
+def rephase(spectrum: np.ndarray, beats: np.ndarray, positions: np.ndarray,
+            beats_per_bar: int, margin: float = 1.25) -> np.ndarray:
+    """Positions rotated so that bars start where the harmony changes most, if another
+    phase of the bar is clearly (`margin` times) better: a tracker that puts the downbeat one
+    beat off would otherwise cut every section a beat early or late."""
+    bpb = int(beats_per_bar)
+    beats = np.asarray(beats, float)
+    positions = np.asarray(positions, int)
+    if bpb < 2 or len(beats) < 4 * bpb or len(positions) != len(beats):
+        return positions
+    frames = len(spectrum)
+    idx = np.clip(np.round(beats * spectral.FPS).astype(int), 0, frames - 1)
+    pitch = chroma(_span_means(spectrum, idx, np.append(idx[1:], 2 * idx[-1] - idx[-2])))
+    change = np.concatenate([[0.0], 1.0 - (pitch[1:] * pitch[:-1]).sum(axis=1)])
+    score = np.array([change[(positions - 1 + r) % bpb == 0].mean() for r in range(bpb)])
+    best = int(np.argmax(score))
+    if best == 0 or score[best] < margin * score[0]:
+        return positions
+    return (positions - 1 + best) % bpb + 1
+
+
 @dataclass(frozen=True)
 class BarFeatures:
     chroma: np.ndarray  # (bars, slots, 12), each slot L2-normalised
@@ -125,6 +146,18 @@ def _slot_edges(grid: BarGrid, slots: int, frames: int) -> np.ndarray:
     return np.clip(idx, 0, frames)
 
 
+def _span_means(spectrum: np.ndarray, starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
+    """(spans, bins) mean magnitude of frames starts[i] .. stops[i] (at least one frame).
+    A loop of slice sums: np.add.reduceat along axis 0 is ten times slower here."""
+    frames = len(spectrum)
+    out = np.empty((len(starts), spectrum.shape[1]), np.float32)
+    for i, (a, b) in enumerate(zip(starts, stops)):
+        a = min(max(int(a), 0), frames - 1)
+        b = min(max(int(b), a + 1), frames)
+        out[i] = spectrum[a:b].mean(axis=0)
+    return out
+
+
 def _segment_means(x: np.ndarray, starts: np.ndarray) -> np.ndarray:
     """Mean of rows starts[i] .. starts[i + 1] of x (empty spans take the nearest row)."""
     n = len(x)
@@ -140,13 +173,7 @@ def bar_features(spectrum: np.ndarray, grid: BarGrid) -> BarFeatures:
     slots = grid.beats_per_bar
     frames = len(spectrum)
     edges = _slot_edges(grid, slots, frames)
-    lo = np.minimum(edges[:-1], frames - 1)
-    hi = np.maximum(edges[1:], lo + 1)
-    # mean magnitude per slot: reduceat over frames is exact and touches each frame once
-    stops = np.append(lo, hi[-1]) if hi[-1] < frames else lo
-    spans = np.add.reduceat(spectrum, stops, axis=0)[:len(lo)]
-    counts = np.diff(np.append(lo, hi[-1])).clip(1)
-    slot_mag = spans / counts[:, None]
+    slot_mag = _span_means(spectrum, edges[:-1], edges[1:])
     bars = grid.bars
     pitch = chroma(slot_mag).reshape(bars, slots, 12)
     bands = np.log(slot_mag @ spectral.filterbank() + 1e-5)

@@ -104,6 +104,19 @@ def test_tracker_errors_in_the_grid_do_not_move_the_chorus(songs) -> None:
     positions = np.insert(positions, extra + 2, 1)
     result = chorus.detect(spectrum, beats, positions, t.beats_per_bar)
     assert hits(result.chorus, song)
+    given = beats[positions == 1]  # bars are numbered on the caller's grid, faults and all
+    assert result.chorus.start == given[result.chorus.start_bar]
+
+
+def test_downbeats_a_beat_late_are_put_back_where_the_chords_change(songs) -> None:
+    song, spectrum = songs[20013]
+    t = song.truth
+    late = np.roll(np.array(t.positions), 1)  # every "downbeat" is the truth's beat 2
+    fixed = sections.rephase(spectrum, np.array(t.beats), late, t.beats_per_bar)
+    np.testing.assert_array_equal(fixed, t.positions)
+    result = chorus.detect(spectrum, np.array(t.beats), late, t.beats_per_bar)
+    assert hits(result.chorus, song)
+    assert result.chorus.start in set(np.array(t.beats)[late == 1])
 
 
 def test_max_duration_trims_the_chorus_to_whole_bars(songs) -> None:
