@@ -81,10 +81,11 @@ def _regular_bars(downbeats: np.ndarray) -> np.ndarray:
 
 
 def rephase(spectrum: np.ndarray, beats: np.ndarray, positions: np.ndarray,
-            beats_per_bar: int, margin: float = 1.25) -> np.ndarray:
-    """Positions rotated so that bars start where the harmony changes most, if another
-    phase of the bar is clearly (`margin` times) better: a tracker that puts the downbeat one
-    beat off would otherwise cut every section a beat early or late."""
+            beats_per_bar: int, margin: float = 1.25, window: int = 8) -> np.ndarray:
+    """Positions rotated so that bars start where the harmony changes most, wherever another
+    phase of the bar is clearly (`margin` times) better over the surrounding `window` bars
+    each side: a tracker that loses the downbeat by a beat, for the whole song or after a
+    missed beat, would otherwise cut sections a beat early or late and misalign repeats."""
     bpb = int(beats_per_bar)
     beats = np.asarray(beats, float)
     positions = np.asarray(positions, int)
@@ -94,10 +95,14 @@ def rephase(spectrum: np.ndarray, beats: np.ndarray, positions: np.ndarray,
     idx = np.clip(np.round(beats * spectral.FPS).astype(int), 0, frames - 1)
     pitch = chroma(_span_means(spectrum, idx, np.append(idx[1:], 2 * idx[-1] - idx[-2])))
     change = np.concatenate([[0.0], 1.0 - (pitch[1:] * pitch[:-1]).sum(axis=1)])
-    score = np.array([change[(positions - 1 + r) % bpb == 0].mean() for r in range(bpb)])
-    best = int(np.argmax(score))
-    if best == 0 or score[best] < margin * score[0]:
-        return positions
+    kernel = np.ones(2 * window * bpb + 1)
+    local = np.empty((bpb, len(beats)))
+    for r in range(bpb):
+        on = ((positions - 1 + r) % bpb == 0).astype(float)
+        local[r] = (np.convolve(change * on, kernel, mode="same")
+                    / np.maximum(np.convolve(on, kernel, mode="same"), 1.0))
+    best = np.argmax(local, axis=0)
+    best[local[best, np.arange(len(beats))] < margin * local[0]] = 0
     return (positions - 1 + best) % bpb + 1
 
 
