@@ -166,8 +166,10 @@ def detect(spectrum: np.ndarray, beats: np.ndarray, positions: np.ndarray, beats
     hi = max(max_duration or DEFAULT_MAX_DURATION, lo)
     beats = np.asarray(beats, float)
     positions = np.asarray(positions, int)
-    phased = S.rephase(spectrum, beats, positions, beats_per_bar)
-    grid = S.bar_grid(beats, phased, beats_per_bar, duration)
+    harmony = S.beat_harmony(spectrum, beats)
+    phased = S.rephase(harmony.change, positions, beats_per_bar)
+    phased, meter = S.pair_bars(harmony, beats, phased, beats_per_bar)
+    grid = S.bar_grid(beats, phased, meter, duration)
     snap = _Snap(beats, positions, grid, duration)
     times = grid.edges
     bars = grid.bars

@@ -80,30 +80,73 @@ def _regular_bars(downbeats: np.ndarray) -> np.ndarray:
     return np.array(out)
 
 
-def rephase(spectrum: np.ndarray, beats: np.ndarray, positions: np.ndarray,
-            beats_per_bar: int, margin: float = 1.25, window: int = 8) -> np.ndarray:
-    """Positions rotated so that bars start where the harmony changes most, wherever another
-    phase of the bar is clearly (`margin` times) better over the surrounding `window` bars
-    each side: a tracker that loses the downbeat by a beat, for the whole song or after a
-    missed beat, would otherwise cut sections a beat early or late and misalign repeats."""
-    bpb = int(beats_per_bar)
-    beats = np.asarray(beats, float)
-    positions = np.asarray(positions, int)
-    if bpb < 2 or len(beats) < 4 * bpb or len(positions) != len(beats):
-        return positions
+@dataclass(frozen=True)
+class BeatHarmony:
+    """Per beat: `change`, 1 - correlation of its chroma with the previous beat's (high
+    where the chord changes, in most music on the downbeat); `onset`, the mean rise of the
+    log semitone bands (new notes; unlike `change` it stays low while a chord decays)."""
+    change: np.ndarray
+    onset: np.ndarray
+
+
+def beat_harmony(spectrum: np.ndarray, beats: np.ndarray) -> BeatHarmony:
+    n = len(beats)
+    if n < 2:
+        return BeatHarmony(np.zeros(n), np.zeros(n))
     frames = len(spectrum)
-    idx = np.clip(np.round(beats * spectral.FPS).astype(int), 0, frames - 1)
-    pitch = chroma(_span_means(spectrum, idx, np.append(idx[1:], 2 * idx[-1] - idx[-2])))
+    idx = np.clip(np.round(np.asarray(beats, float) * spectral.FPS).astype(int), 0, frames - 1)
+    mags = _span_means(spectrum, idx, np.append(idx[1:], 2 * idx[-1] - idx[-2]))
+    pitch = chroma(mags)
     change = np.concatenate([[0.0], 1.0 - (pitch[1:] * pitch[:-1]).sum(axis=1)])
+    bands = np.log(mags @ pitch_filterbank() + 1e-9 + 1e-3 * float(mags.mean()))
+    onset = np.concatenate([[0.0], np.maximum(np.diff(bands, axis=0), 0.0).mean(axis=1)])
+    return BeatHarmony(change, onset)
+
+
+def rephase(change: np.ndarray, positions: np.ndarray, beats_per_bar: int,
+            margin: float = 1.25, window: int = 8) -> np.ndarray:
+    """Positions rotated so that bars start where the harmony changes most (`change` from
+    `beat_harmony`), wherever another phase of the bar is clearly (`margin` times) better
+    over the surrounding `window` bars each side: a tracker that loses the downbeat by a
+    beat, for the whole song or after a missed beat, would otherwise cut sections a beat
+    early or late and misalign repeats."""
+    bpb = int(beats_per_bar)
+    positions = np.asarray(positions, int)
+    n = len(positions)
+    if bpb < 2 or n < 4 * bpb or len(change) != n:
+        return positions
     kernel = np.ones(2 * window * bpb + 1)
-    local = np.empty((bpb, len(beats)))
+    local = np.empty((bpb, n))
     for r in range(bpb):
         on = ((positions - 1 + r) % bpb == 0).astype(float)
         local[r] = (np.convolve(change * on, kernel, mode="same")
                     / np.maximum(np.convolve(on, kernel, mode="same"), 1.0))
     best = np.argmax(local, axis=0)
-    best[local[best, np.arange(len(beats))] < margin * local[0]] = 0
+    best[local[best, np.arange(n)] < margin * local[0]] = 0
     return (positions - 1 + best) % bpb + 1
+
+
+def pair_bars(harmony: BeatHarmony, beats: np.ndarray, positions: np.ndarray,
+              beats_per_bar: int, ratio: float = 1.7, short: float = 1.75
+              ) -> tuple[np.ndarray, int]:
+    """(positions, beats per bar) with short bars (under `short` seconds) joined in pairs
+    when the harmony changes `ratio` times more on every other downbeat: the grid then
+    counts half bars (a 4/4 song tracked as 2/4) or the chords move in two-bar steps, and
+    either way one-bar units would split every section into alternating halves. A pair
+    starts on the downbeats with more new notes."""
+    positions = np.asarray(positions, int)
+    down = np.flatnonzero(positions == 1)
+    if len(down) < 8 or len(harmony.change) != len(positions):
+        return positions, beats_per_bar
+    if float(np.median(np.diff(np.asarray(beats, float)[down]))) >= short:
+        return positions, beats_per_bar
+    even, odd = harmony.change[down[0::2]].mean(), harmony.change[down[1::2]].mean()
+    if max(even, odd) < ratio * max(min(even, odd), 1e-9):
+        return positions, beats_per_bar
+    bar = np.cumsum(positions == 1) - 1  # bar index of each beat (-1: pickup)
+    even_starts = harmony.onset[down[0::2]].mean() >= harmony.onset[down[1::2]].mean()
+    weak = (bar % 2 == 1) if even_starts else (bar % 2 == 0)
+    return np.where(weak, positions + beats_per_bar, positions), 2 * beats_per_bar
 
 
 @dataclass(frozen=True)

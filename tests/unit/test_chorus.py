@@ -112,11 +112,26 @@ def test_downbeats_a_beat_late_are_put_back_where_the_chords_change(songs) -> No
     song, spectrum = songs[20013]
     t = song.truth
     late = np.roll(np.array(t.positions), 1)  # every "downbeat" is the truth's beat 2
-    fixed = sections.rephase(spectrum, np.array(t.beats), late, t.beats_per_bar)
+    harmony = sections.beat_harmony(spectrum, np.array(t.beats))
+    fixed = sections.rephase(harmony.change, late, t.beats_per_bar)
     np.testing.assert_array_equal(fixed, t.positions)
     result = chorus.detect(spectrum, np.array(t.beats), late, t.beats_per_bar)
     assert hits(result.chorus, song)
     assert result.chorus.start in set(np.array(t.beats)[late == 1])
+
+
+def test_a_4_4_song_tracked_as_2_4_is_analysed_in_whole_bars(songs) -> None:
+    song, spectrum = songs[20013]
+    t = song.truth
+    beats, positions = np.array(t.beats), np.array(t.positions)
+    halves = (positions - 1) % 2 + 1  # every half bar counted as a bar
+    harmony = sections.beat_harmony(spectrum, beats)
+    paired, meter = sections.pair_bars(harmony, beats, halves, 2)
+    assert meter == 4
+    np.testing.assert_array_equal(paired, positions)
+    result = chorus.detect(spectrum, beats, halves, 2)
+    assert hits(result.chorus, song)
+    assert result.chorus.bar_count == 2 * 16  # counted in the caller's (half) bars
 
 
 def test_max_duration_trims_the_chorus_to_whole_bars(songs) -> None:
