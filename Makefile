@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv models up down status demo test unit bench clean proto
+.PHONY: venv models up down status demo test unit bench eval train clean proto
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found; install Python 3.11 (with its shared library)"; exit 1; }
@@ -47,6 +47,17 @@ unit: venv
 
 bench: models
 	$(BIN)/python bench/triton_overhead.py
+
+# Quality of beat/downbeat/meter/tempo/chorus detection on the rendered, annotated song set,
+# side by side with librosa (bench extra).
+eval: models
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	$(BIN)/python bench/eval_audio.py
+
+# Optional: retrain the beat model (needs torch, the train extra); writes beat_tcn.npz.
+train: venv
+	$(BIN)/python -m pip install --quiet -e '.[train]'
+	$(BIN)/python tools/train_beat_tcn.py
 
 clean: down
 	rm -rf $(VENV) .mediamesh out bench/results

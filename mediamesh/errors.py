@@ -49,6 +49,21 @@ class InvalidArgument(MeshError):
         super().__init__(message, StatusCode.INVALID_ARGUMENT, reason, field_name, **kw)  # type: ignore[arg-type]
 
 
+class MediaTooLong(MeshError):
+    """Longer than the service's duration limit (checked from the headers, before decoding)."""
+
+    def __init__(self, message: str, *, field_name: str | None = None) -> None:
+        super().__init__(message, StatusCode.INVALID_ARGUMENT, "MEDIA_TOO_LONG", field_name)
+
+
+class MediaUnusable(MeshError):
+    """Decodes, but cannot be analysed as asked (silent, too short, no beat): the input is
+    well-formed, so FAILED_PRECONDITION rather than INVALID_ARGUMENT."""
+
+    def __init__(self, message: str, *, field_name: str | None = None) -> None:
+        super().__init__(message, StatusCode.FAILED_PRECONDITION, "MEDIA_UNUSABLE", field_name)
+
+
 class MediaNotFound(MeshError):
     def __init__(self, message: str, *, resource: str | None = None, **kw: object) -> None:
         super().__init__(message, StatusCode.NOT_FOUND, "MEDIA_NOT_FOUND", resource=resource, **kw)  # type: ignore[arg-type]

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from mediamesh.models import green_keyer
+from mediamesh.models import beat_tcn, green_keyer
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,9 @@ class BuildResult:
 MODELS: tuple[ModelSpec, ...] = (
     ModelSpec("green_keyer", lambda: green_keyer.build_graph().SerializeToString(),
               "Apache-2.0", "mediamesh.models.green_keyer (graph written in code, no weights)"),
+    ModelSpec("beat_tcn", lambda: beat_tcn.build_graph().SerializeToString(),
+              "Apache-2.0", "mediamesh/models/beat_tcn.npz (trained here by "
+              "tools/train_beat_tcn.py on songs mediamesh.synth.songs renders)"),
 )
 
 
@@ -58,7 +61,9 @@ def missing(repository: Path) -> list[str]:
 
 def build(repository: Path, names: list[str] | None = None, *,
           force: bool = False) -> list[BuildResult]:
-    """Build the named models (all by default); skip files already present unless forced."""
+    """Build the named models (all by default). Every builder is cheap (graphs written in
+    code from committed weights), so each runs every time and the file is rewritten only
+    when its bytes differ: new weights can never hide behind a stale model.onnx."""
     specs = [find(n) for n in names] if names else list(MODELS)
     results = []
     for spec in specs:
@@ -67,14 +72,13 @@ def build(repository: Path, names: list[str] | None = None, *,
             raise FileNotFoundError(f"{repository / spec.name / 'config.pbtxt'} is missing; "
                                     "the model repository is incomplete")
         started = time.perf_counter()
-        skipped = path.exists() and not force
+        data = spec.build()
+        skipped = path.exists() and not force and path.read_bytes() == data
         if not skipped:
             path.parent.mkdir(parents=True, exist_ok=True)
-            data = spec.build()
             tmp = path.with_suffix(".onnx.tmp")
             tmp.write_bytes(data)
             tmp.replace(path)  # atomic: Triton never sees half a file
-        data = path.read_bytes()
         results.append(BuildResult(spec.name, path, len(data), hashlib.sha256(data).hexdigest(),
                                    time.perf_counter() - started, skipped))
     return results

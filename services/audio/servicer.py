@@ -1,5 +1,5 @@
-"""AudioService: AnalyzeLoudness is built; the other RPCs answer UNIMPLEMENTED (the generated
-base class, mapped by the shared interceptor) until issue 4 lands them."""
+"""AudioService: rhythm, chorus and loudness analysis. The servicer validates and decodes;
+the algorithms live in their own modules (rhythm, chorus, mediamesh.audio.loudness)."""
 from __future__ import annotations
 
 import asyncio
@@ -9,12 +9,14 @@ import grpc
 import numpy as np
 
 from mediamesh import media
+from mediamesh.audio import loudness, spectral
 from mediamesh.errors import InvalidArgument, MediaUndecodable
 from mediamesh.grpc_server import ServiceBinding
+from mediamesh.media_inputs import decode_audio_input, probe_audio
 from mediamesh.protocol import time_range
 from mediamesh.service_runtime import ServiceContext
 from mediamesh.v1 import audio_pb2, audio_pb2_grpc, common_pb2
-from mediamesh.audio import loudness
+from services.audio import chorus, rhythm
 
 ANALYSIS_RATE = 48_000  # BS.1770 is specified at 48 kHz; every input is measured there
 MAX_SECONDS = 4 * 3600
@@ -75,6 +77,58 @@ class AudioServicer(audio_pb2_grpc.AudioServiceServicer):
         if samples.ndim == 1:
             samples = samples[None]
         return await asyncio.to_thread(_measure, samples, sections)
+
+
+    async def AnalyzeRhythm(self, request: audio_pb2.AnalyzeRhythmRequest,  # noqa: N802
+                            context: grpc.aio.ServicerContext
+                            ) -> audio_pb2.AnalyzeRhythmResponse:
+        options = rhythm.RhythmOptions.from_request(request)
+        start, end = time_range(request.range) if request.HasField("range") else (0.0, None)
+        async with self.ctx.store.local_file(request.audio, "audio") as path:
+            info = await probe_audio(path, "audio", min_seconds=rhythm.MIN_SECONDS,
+                                     max_seconds=self.ctx.settings.max_song_seconds)
+            span = None if end is None else end - start
+            mono = await decode_audio_input(path, "audio", spectral.RATE, start=start,
+                                            duration=span)
+        rhythm.check_audible(mono, "audio")
+        reply = await rhythm.analyze(self.ctx.triton, mono, options, start,
+                                     info.duration or len(mono) / spectral.RATE)
+        reply.audio.CopyFrom(request.audio)
+        return reply
+
+    async def DetectChorus(self, request: audio_pb2.DetectChorusRequest,  # noqa: N802
+                           context: grpc.aio.ServicerContext
+                           ) -> audio_pb2.DetectChorusResponse:
+        lo, hi = request.min_duration, request.max_duration
+        if lo < 0 or hi < 0 or (hi and lo > hi):
+            raise InvalidArgument(f"chorus duration bounds {lo:g}..{hi:g} s are not usable: "
+                                  "need 0 <= min_duration <= max_duration (0 = default)",
+                                  field_name="min_duration")
+        grid = request.rhythm if request.HasField("rhythm") else None
+        if grid is not None and len(grid.beats) != len(grid.beat_positions):
+            raise InvalidArgument("rhythm.beats and rhythm.beat_positions differ in length: "
+                                  "pass an AnalyzeRhythm response unchanged",
+                                  field_name="rhythm")
+        async with self.ctx.store.local_file(request.audio, "audio") as path:
+            info = await probe_audio(path, "audio", min_seconds=rhythm.MIN_SECONDS,
+                                     max_seconds=self.ctx.settings.max_song_seconds)
+            mono = await decode_audio_input(path, "audio", spectral.RATE)
+        rhythm.check_audible(mono, "audio")
+        spectrum = await asyncio.to_thread(spectral.spectrogram, mono)
+        duration = info.duration or len(mono) / spectral.RATE
+        if grid is None or len(grid.beats) < 4:
+            grid = await rhythm.analyze(self.ctx.triton, mono, rhythm.RhythmOptions.default(),
+                                        0.0, duration, spectrum)
+            grid.audio.CopyFrom(request.audio)
+        positions = np.array([b.position_in_bar for b in grid.beat_positions], np.int64)
+        analysis = await asyncio.to_thread(
+            chorus.detect, spectrum, np.array(grid.beats), positions, grid.beats_per_bar or 4,
+            min_duration=lo, max_duration=hi, max_alternatives=request.max_alternatives)
+        reply = chorus.to_response(analysis)
+        reply.duration = duration
+        reply.audio.CopyFrom(request.audio)
+        reply.rhythm.CopyFrom(grid)
+        return reply
 
 
 def bindings(ctx: ServiceContext) -> list[ServiceBinding]:

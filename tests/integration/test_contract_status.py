@@ -15,6 +15,8 @@ IMPLEMENTED = {"mediamesh.v1.VisionService/KeyGreenScreen",
                "mediamesh.v1.ComposeService/MixAudio",
                "mediamesh.v1.ComposeService/RenderMedley",
                "mediamesh.v1.AudioService/AnalyzeLoudness",
+               "mediamesh.v1.AudioService/AnalyzeRhythm",
+               "mediamesh.v1.AudioService/DetectChorus",
                *(f"mediamesh.v1.WorkflowService/{m}" for m in (
                    "SubmitWorkflow", "GetRun", "WatchRun", "CancelRun", "ListRuns",
                    "ListWorkflows", "ValidateWorkflow"))}

@@ -161,9 +161,9 @@ def repo(tmp_path: Path) -> Path:
 def test_registry_builds_missing_model_then_skips(repo: Path) -> None:
     onnx_file = repo / "green_keyer" / "1" / "model.onnx"
     assert not onnx_file.exists()
-    assert registry.missing(repo) == ["green_keyer"]
+    assert registry.missing(repo) == [s.name for s in registry.MODELS]
 
-    (first,) = registry.build(repo)
+    first, *_ = registry.build(repo)
     assert first.name == "green_keyer"
     assert first.path == onnx_file
     assert first.skipped is False
@@ -174,7 +174,7 @@ def test_registry_builds_missing_model_then_skips(repo: Path) -> None:
     assert [o.name for o in loaded.graph.output] == ["alpha", "despilled_key"]
     assert not list(onnx_file.parent.glob("*.tmp"))
 
-    (second,) = registry.build(repo)
+    second, *_ = registry.build(repo)
     assert second.skipped is True
     assert second.sha256 == first.sha256
 
@@ -194,3 +194,12 @@ def test_unknown_model_names_the_known_ones(repo: Path) -> None:
     assert "no_such_model" in str(info.value)
     with pytest.raises(KeyError, match="known models"):
         registry.find("nope")
+
+
+def test_registry_replaces_a_stale_model_file(repo: Path) -> None:
+    onnx_file = repo / "green_keyer" / "1" / "model.onnx"
+    (fresh,) = registry.build(repo, ["green_keyer"])
+    onnx_file.write_bytes(b"an older export")
+    (again,) = registry.build(repo, ["green_keyer"])
+    assert again.skipped is False and again.sha256 == fresh.sha256
+    assert onnx.load(str(onnx_file)).graph.output[0].name == "alpha"
