@@ -213,12 +213,37 @@ def key(input_path: Annotated[Path, typer.Argument(help="image or video on a gre
 
 
 @app.command()
-def demo(out_dir: Annotated[Path, typer.Option(help="where to put the results")] = Path("out")
-         ) -> None:
-    """Run the main job that is real so far, end to end, against the running mesh."""
-    from mediamesh.demo import run_demo
-
+def demo(out_dir: Annotated[Path, typer.Option(help="where to put the results")] = Path("out"),
+         job: Annotated[str, typer.Option(help="medley | greenscreen")] = "medley") -> None:
+    """Run the main job (the medley) end to end against the running mesh, and check it."""
+    if job == "medley":
+        from mediamesh.demo import run_demo
+    elif job == "greenscreen":
+        from mediamesh.demo_greenscreen import run_demo
+    else:
+        fail(f"--job must be medley or greenscreen, got '{job}'")
     run_job(run_demo(settings(), out_dir, console))
+
+
+@app.command()
+def medley(songs: Annotated[list[Path], typer.Argument(help="2-20 songs in play order")],
+           output: Annotated[Path, typer.Option("--output", "-o", help="the medley file; "
+                             "its extension picks the codec (mp3, m4a, wav, flac)")]
+           = Path("medley.mp3"),
+           bars: Annotated[int, typer.Option(help="crossfade length in bars")] = 2,
+           lufs: Annotated[float, typer.Option(help="target loudness, LUFS")] = -14.0,
+           full: Annotated[bool, typer.Option(help="whole songs instead of choruses")] = False
+           ) -> None:
+    """Beat-matched medley of the songs' choruses (workflows/medley.yaml), with a cue sheet
+    and a picture next to the output."""
+    from mediamesh.medley_cli import render_medley, summary
+
+    written = run_job(render_medley(settings(), songs, output, crossfade_bars=bars,
+                                    target_lufs=lufs, full=full, console=console))
+    if "cue_sheet" in written:
+        console.print(summary(written["cue_sheet"]))
+    for name, path in written.items():
+        console.print(f"{name}: {path}", soft_wrap=True)
 
 
 @app.command()

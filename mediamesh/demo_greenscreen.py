@@ -1,8 +1,8 @@
-"""`make demo`: the main job that is real so far, end to end through the running mesh.
+"""`mediamesh demo --job greenscreen`: green-screen keying end to end through the running mesh.
 
-Until the medley lands (issue 4) this is green-screen keying: render a clip with an exact
-alpha matte, key it through VisionService -> Triton (green_keyer), composite it over a
-backdrop, measure the alpha error against the truth, and draw a contact sheet.
+Render a clip with an exact alpha matte, key it through VisionService -> Triton (green_keyer),
+composite it over a backdrop, measure the alpha error against the truth, and draw a contact
+sheet.
 """
 from __future__ import annotations
 
@@ -18,9 +18,7 @@ from rich.table import Table
 from mediamesh import media
 from mediamesh.client import MeshClient
 from mediamesh.config import Settings
-from mediamesh.jobs import JobError, key_green_screen
-from mediamesh.mesh import control
-from mediamesh.mesh.supervisor import SupervisorNotRunning
+from mediamesh.jobs import key_green_screen, require_healthy_mesh
 from mediamesh.synth import green_screen as synth
 from mediamesh.v1 import audio_pb2, common_pb2
 
@@ -65,17 +63,10 @@ async def measure_loudness(settings: Settings, uri: str) -> audio_pb2.AnalyzeLou
 
 
 async def run_demo(settings: Settings, out_dir: Path, console: Console) -> dict[str, object]:
-    try:
-        rows, _ = control.status(settings)
-    except SupervisorNotRunning:
-        raise JobError("the mesh is not running; start it with `mediamesh up`") from None
-    sick = [r.name for r in rows if not r.health.healthy]
-    if sick:
-        raise JobError(f"parts not healthy: {', '.join(sick)}; see `mediamesh status`")
+    require_healthy_mesh(settings)
     root = settings.media_root
     console.print("[bold]mediamesh demo[/bold]: green-screen keying through VisionService -> "
-                  "Triton, loudness of the kept audio through AudioService (the medley arrives "
-                  "with issue 4)")
+                  "Triton, loudness of the kept audio through AudioService")
     clip, backdrop, truth = render_inputs(root / "demo")
     started = time.perf_counter()
     composite = await key_green_screen(settings, clip, "demo/keyed.mp4", backdrop, "composite",

@@ -36,6 +36,20 @@ def stage(settings: Settings, path: Path) -> common_pb2.MediaRef:
     return common_pb2.MediaRef(uri=path.relative_to(root).as_posix(), name=path.name)
 
 
+def require_healthy_mesh(settings: Settings) -> None:
+    """Fail with what to do when the mesh is down or a part is unhealthy."""
+    from mediamesh.mesh import control
+    from mediamesh.mesh.supervisor import SupervisorNotRunning
+
+    try:
+        rows, _ = control.status(settings)
+    except SupervisorNotRunning:
+        raise JobError("the mesh is not running; start it with `mediamesh up`") from None
+    sick = [r.name for r in rows if not r.health.healthy]
+    if sick:
+        raise JobError(f"parts not healthy: {', '.join(sick)}; see `mediamesh status`")
+
+
 def progress_bar(console: Console) -> Progress:
     return Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
                     TimeElapsedColumn(), console=console)
