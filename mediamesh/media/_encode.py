@@ -30,6 +30,11 @@ _AUDIO_CHUNK = 65536  # samples per frame handed to the encoder; bounds resample
 # bits/s per channel when the caller gives no bitrate; FFmpeg's own defaults
 # (e.g. 64 kb/s for MP3 mono) are audibly poor for music.
 _DEFAULT_BITRATE_PER_CHANNEL = {"libmp3lame": 96_000, "aac": 96_000, "libopus": 64_000}
+# Encoder settings that trade search effort for speed: LAME's -q 7 (its "fast" preset; -q 5
+# measured no faster here) and FFmpeg AAC's "fast" coder instead of "twoloop". On a 63 s
+# stereo mix here: MP3 4.6 -> 2.4 s CPU, AAC 3.6 -> 1.1 s. At 96 kb/s per channel the
+# quality cost is small; a mastering-grade export should pick WAV or FLAC anyway.
+_ENCODER_OPTIONS = {"libmp3lame": {"compression_level": "7"}, "aac": {"aac_coder": "fast"}}
 # Opus accepts 8-48 kHz but always codes (and decodes) at 48 kHz, so feed it that.
 _FIXED_RATES = {"libopus": 48_000}
 
@@ -179,7 +184,7 @@ class AudioEncoder:
         self._sample_rate = sample_rate
         self._next_pts = 0
         self.stream = cast(AudioStream, container.add_stream(
-            codec, rate=_encoder_rate(info, sample_rate)
+            codec, rate=_encoder_rate(info, sample_rate), options=_ENCODER_OPTIONS.get(codec, {})
         ))
         self.stream.layout = layout_name(channels)
         preferred = [f for f in _SAMPLE_FORMAT_PREFERENCE if f in supported]
