@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv models up down status demo test unit bench eval train clean proto
+.PHONY: venv models up down status demo test unit bench eval train clean proto system
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found; install Python 3.11 (with its shared library)"; exit 1; }
@@ -39,7 +39,15 @@ demo: up
 	$(BIN)/mediamesh demo --out-dir out
 	@echo "demo outputs are in ./out (mesh still running: 'make down' stops it)"
 
-test: models
+# Debian tools the tests use as data generators (never linked into the services):
+# espeak-ng (GPL-3) says the sentences DetectSpeech must find.
+system:
+	@command -v espeak-ng >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get install -y -q espeak-ng >/dev/null 2>&1 || \
+	  { $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q espeak-ng >/dev/null; }; }
+
+test: models system
 	$(BIN)/python -m pytest -q
 
 unit: venv

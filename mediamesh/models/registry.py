@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from mediamesh.models import beat_tcn, green_keyer
+from mediamesh.models import beat_tcn, green_keyer, silero_vad
 
 
 @dataclass(frozen=True)
@@ -21,6 +21,7 @@ class ModelSpec:
     build: Callable[[], bytes]  # serialised ONNX
     licence: str
     source: str  # provenance: wheel or code it is exported from
+    sha256: str | None = None  # a copied file's known hash: present and equal = up to date
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,8 @@ MODELS: tuple[ModelSpec, ...] = (
     ModelSpec("beat_tcn", lambda: beat_tcn.build_graph().SerializeToString(),
               "Apache-2.0", "mediamesh/models/beat_tcn.npz (trained here by "
               "tools/train_beat_tcn.py on songs mediamesh.synth.songs renders)"),
+    ModelSpec("silero_vad", silero_vad.build, "MIT",
+              f"silero-vad {silero_vad.VERSION} wheel: {silero_vad.MEMBER}", silero_vad.SHA256),
 )
 
 
@@ -72,6 +75,11 @@ def build(repository: Path, names: list[str] | None = None, *,
             raise FileNotFoundError(f"{repository / spec.name / 'config.pbtxt'} is missing; "
                                     "the model repository is incomplete")
         started = time.perf_counter()
+        if spec.sha256 and path.exists() and not force \
+                and hashlib.sha256(path.read_bytes()).hexdigest() == spec.sha256:
+            results.append(BuildResult(spec.name, path, path.stat().st_size, spec.sha256,
+                                       time.perf_counter() - started, True))
+            continue  # a copied file, already there: no download
         data = spec.build()
         skipped = path.exists() and not force and path.read_bytes() == data
         if not skipped:

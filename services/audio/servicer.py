@@ -16,7 +16,7 @@ from mediamesh.media_inputs import decode_audio_input, probe_audio
 from mediamesh.protocol import time_range
 from mediamesh.service_runtime import ServiceContext
 from mediamesh.v1 import audio_pb2, audio_pb2_grpc, common_pb2
-from services.audio import chorus, rhythm
+from services.audio import chorus, rhythm, speech
 
 ANALYSIS_RATE = 48_000  # BS.1770 is specified at 48 kHz; every input is measured there
 MAX_SECONDS = 4 * 3600
@@ -129,6 +129,18 @@ class AudioServicer(audio_pb2_grpc.AudioServiceServicer):
         reply.audio.CopyFrom(request.audio)
         reply.rhythm.CopyFrom(grid)
         return reply
+
+    async def DetectSpeech(self, request: audio_pb2.DetectSpeechRequest,  # noqa: N802
+                           context: grpc.aio.ServicerContext) -> audio_pb2.DetectSpeechResponse:
+        options = speech.SpeechOptions.from_request(request)
+        async with self.ctx.store.local_file(request.audio, "audio") as path:
+            info = await probe_audio(path, "audio", max_seconds=MAX_SECONDS)
+            mono = await decode_audio_input(path, "audio", speech.RATE)
+        duration = info.duration or len(mono) / speech.RATE
+        if len(mono) == 0:
+            return speech.to_response([], duration)
+        probs = await speech.probabilities(self.ctx.triton, mono)
+        return speech.to_response(speech.segments(probs, options, duration), duration)
 
 
 def bindings(ctx: ServiceContext) -> list[ServiceBinding]:

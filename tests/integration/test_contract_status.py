@@ -17,6 +17,7 @@ IMPLEMENTED = {"mediamesh.v1.VisionService/KeyGreenScreen",
                "mediamesh.v1.AudioService/AnalyzeLoudness",
                "mediamesh.v1.AudioService/AnalyzeRhythm",
                "mediamesh.v1.AudioService/DetectChorus",
+               "mediamesh.v1.AudioService/DetectSpeech",
                *(f"mediamesh.v1.WorkflowService/{m}" for m in (
                    "SubmitWorkflow", "GetRun", "WatchRun", "CancelRun", "ListRuns",
                    "ListWorkflows", "ValidateWorkflow"))}
