@@ -5,7 +5,7 @@ It has no momentary/short-term meter, loudness range or true peak, so those are 
   - momentary (400 ms) and short-term (3 s) loudness every 100 ms on the K-weighted signal;
   - loudness range (EBU Tech 3342): short-term values gated at -70 LUFS and -20 LU below
     their power mean, then the 10th to 95th percentile spread;
-  - true peak (BS.1770-4 Annex 2): the peak of the signal oversampled to >= 192 kHz.
+  - true peak (BS.1770-4 Annex 2): the peak of the signal oversampled 4x (x2 at 88.2/96 kHz).
 Samples are (channels, n) float32 in [-1, 1]; results in LUFS, LU, dBTP, dBFS.
 """
 from __future__ import annotations
@@ -23,7 +23,7 @@ LRA_RELATIVE_GATE_LU = -20.0
 HOP_S = 0.1
 MOMENTARY_S = 0.4
 SHORT_TERM_S = 3.0
-TRUE_PEAK_RATE = 192_000
+TRUE_PEAK_RATE = 176_400  # 4x for 44.1 and 48 kHz (BS.1770-4 Annex 2; libebur128 does the same)
 CHANNEL_WEIGHTS = (1.0, 1.0, 1.0, 1.41, 1.41)  # L, R, C, Ls, Rs (BS.1770-4)
 SILENCE = -math.inf
 
@@ -106,7 +106,7 @@ def _oversampling_filter(factor: int) -> np.ndarray:
 
 
 def true_peak(samples: np.ndarray, rate: int, chunk_s: float = 10.0) -> float:
-    """Peak of the signal oversampled to >= 192 kHz (dBTP), in chunks to bound memory."""
+    """Peak of the signal oversampled to >= 176.4 kHz (dBTP), in chunks to bound memory."""
     factor = max(1, math.ceil(TRUE_PEAK_RATE / rate))
     if factor == 1:
         return _db(float(np.max(np.abs(samples), initial=0.0)), power=False)
