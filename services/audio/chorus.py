@@ -3,8 +3,8 @@ song, from its spectrogram and beat grid (numpy only, no servers).
 
 The chorus is the repeated material that is loudest and busiest, not the intro or outro;
 consecutive chorus sections (a double chorus) form one block, and every time is snapped to a
-downbeat. The structure itself comes from `sections` (bar features -> novelty -> sections ->
-labels).
+downbeat. The bar grid and features come from `bars`, the sections and
+their labels from `sections`.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import numpy as np
 
 from mediamesh.audio import spectral
 from mediamesh.v1 import audio_pb2, common_pb2
-from services.audio import sections as S
+from services.audio import bars, sections
 
 DEFAULT_MIN_DURATION = 6.0  # seconds: an 8-bar chorus at 180 BPM in 3/4 lasts 8 s
 DEFAULT_MAX_DURATION = 60.0  # a 16-bar chorus at 72 BPM lasts 53 s
@@ -83,7 +83,7 @@ def _blocks(edges: np.ndarray, labels: np.ndarray) -> list[_Block]:
     return blocks
 
 
-def _label_scores(feats: S.BarFeatures, blocks: list[_Block], bars: int) -> dict[int, float]:
+def _label_scores(feats: bars.BarFeatures, blocks: list[_Block], bars: int) -> dict[int, float]:
     """How chorus-like each label is: louder and busier than the song's median bar, repeated
     as separate blocks, and not only at the very start or end."""
     loud_ref = float(np.median(feats.loudness))
@@ -123,7 +123,7 @@ class _Snap:
     """Maps analysis times to the caller's grid: the nearest of its downbeats, and the bar
     numbers of Beat.bar (0 at the first downbeat), whatever the analysis repaired."""
 
-    def __init__(self, beats: np.ndarray, positions: np.ndarray, grid: S.BarGrid,
+    def __init__(self, beats: np.ndarray, positions: np.ndarray, grid: bars.BarGrid,
                  duration: float) -> None:
         beats = np.asarray(beats, float)
         positions = np.asarray(positions, int)
@@ -166,20 +166,19 @@ def detect(spectrum: np.ndarray, beats: np.ndarray, positions: np.ndarray, beats
     hi = max(max_duration or DEFAULT_MAX_DURATION, lo)
     beats = np.asarray(beats, float)
     positions = np.asarray(positions, int)
-    harmony = S.beat_harmony(spectrum, beats)
-    phased = S.rephase(harmony.change, positions, beats_per_bar)
-    phased, meter = S.pair_bars(harmony, beats, phased, beats_per_bar)
-    grid = S.bar_grid(beats, phased, meter, duration)
+    harmony = bars.beat_harmony(spectrum, beats)
+    phased = bars.rephase(harmony.change, positions, beats_per_bar)
+    phased, meter = bars.pair_bars(harmony, beats, phased, beats_per_bar)
+    grid = bars.bar_grid(beats, phased, meter, duration)
     snap = _Snap(beats, positions, grid, duration)
     times = grid.edges
-    bars = grid.bars
-    feats = S.bar_features(spectrum, grid)
-    edges = S.segment(feats) if bars > 1 else np.array([0, bars])
-    chroma_sim = S.chroma_similarity(feats.chroma)
-    sim = S.section_similarity(feats, chroma_sim, edges)
-    labels = S.label(sim)
+    feats = bars.bar_features(spectrum, grid)
+    chroma_sim = sections.chroma_similarity(feats.chroma)
+    edges = sections.segment(feats) if grid.bars > 1 else np.array([0, grid.bars])
+    edges = sections.split_at_repeats(edges, chroma_sim, feats.loudness)
+    labels = sections.label(sections.section_similarity(feats, chroma_sim, edges))
     blocks = _blocks(edges, labels)
-    scores = _label_scores(feats, blocks, bars)
+    scores = _label_scores(feats, blocks, grid.bars)
 
     ranked = sorted(blocks, key=lambda b: (-scores[b.label], b.first))
     candidates: list[ChorusSegment] = []
@@ -192,10 +191,10 @@ def detect(spectrum: np.ndarray, beats: np.ndarray, positions: np.ndarray, beats
         candidates.append(ChorusSegment(
             snap.time(start_bar), snap.time(end_bar), _confidence(scores, b.label, blocks),
             start_bar, end_bar - start_bar, _letters(b.label)))
-    chorus = max(scores, key=lambda k: scores[k])
-    repeated = sum(b.label == chorus for b in blocks) >= 2
-    sections = _sections(edges, labels, chorus if repeated else None, feats, times, snap)
-    return ChorusAnalysis(candidates[0], candidates[1:1 + max_alternatives], sections, duration)
+    best = max(scores, key=lambda k: scores[k])
+    repeated = sum(b.label == best for b in blocks) >= 2
+    song = _sections(edges, labels, best if repeated else None, feats, times, snap)
+    return ChorusAnalysis(candidates[0], candidates[1:1 + max_alternatives], song, duration)
 
 
 def _confidence(scores: dict[int, float], lab: int, blocks: list[_Block]) -> float:
@@ -224,7 +223,7 @@ def _kinds(labels: np.ndarray, loudness: np.ndarray, chorus: int | None) -> list
         followed = all(i + 1 < n and labels[i + 1] == chorus for i in where)
         after_verse = sum(i > 0 and labels[i - 1] != chorus and counts[labels[i - 1]] >= 2
                           for i in where)
-        return followed and after_verse * 2 >= len(where)
+        return followed and after_verse * 2 > len(where)
 
     kinds = []
     for i, lab in enumerate(labels):
@@ -245,7 +244,7 @@ def _kinds(labels: np.ndarray, loudness: np.ndarray, chorus: int | None) -> list
 
 
 def _sections(edges: np.ndarray, labels: np.ndarray, chorus: int | None,
-              feats: S.BarFeatures, times: np.ndarray, snap: _Snap) -> list[SongSection]:
+              feats: bars.BarFeatures, times: np.ndarray, snap: _Snap) -> list[SongSection]:
     """Sections on the caller's downbeats, tiling 0 s .. the end of the audio; sections that
     snap to nothing are dropped."""
     loud = np.array([feats.loudness[a:b].mean() for a, b in zip(edges[:-1], edges[1:])])

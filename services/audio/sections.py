@@ -1,239 +1,15 @@
-"""Song structure on the bar grid: bar features, a bar self-similarity, sections and labels.
+"""Song structure on the bar grid: sections and the labels of repeated material.
 
-Stages, each a plain function over numpy arrays: `bar_grid` (beats -> bar edges),
-`bar_features` (spectrum -> per-bar chroma, timbre, loudness, drum activity), `segment`
-(the best piecewise-constant fit of those features -> section boundaries on bars),
-`chroma_similarity` (bar x bar, for each of the 12 transpositions), `section_similarity` and
-`label` (sections that repeat the same material share a label).
+Stages, each a plain function over numpy arrays: `segment` (the best piecewise-constant fit
+of the bar features -> section boundaries), `chroma_similarity` (bar x bar, for each of the
+12 transpositions), `split_at_repeats` (cut sections where a repeat starts inside them),
+`section_similarity` and `label` (sections that repeat the same material share a label).
 """
 from __future__ import annotations
 
-import functools
-from dataclasses import dataclass
-
 import numpy as np
-import scipy.fft
 
-from mediamesh.audio import spectral
-
-MIDI_LO, MIDI_HI = 52, 96  # pitch range folded into chroma (165 Hz .. 2 kHz): lower, the
-# FFT bins are coarser than a semitone and a transposed repeat stops matching
-
-
-@dataclass(frozen=True)
-class BarGrid:
-    """Bars from the first downbeat: bar i spans edges[i] .. edges[i + 1] seconds."""
-    edges: np.ndarray  # (bars + 1,) seconds
-    beats_per_bar: int
-
-    @property
-    def bars(self) -> int:
-        return len(self.edges) - 1
-
-
-def bar_grid(beats: np.ndarray, positions: np.ndarray, beats_per_bar: int,
-             duration: float) -> BarGrid:
-    """Bar edges from the downbeats (positions == 1); beats before the first downbeat are a
-    pickup and belong to no bar. The last bar ends one median bar after the last downbeat
-    (clipped to the audio). Without downbeats the beats are grouped by `beats_per_bar`;
-    without beats, 2 s pseudo-bars keep the analysis going."""
-    beats = np.asarray(beats, float)
-    positions = np.asarray(positions, int)
-    bpb = max(1, int(beats_per_bar))
-    downbeats = beats[positions == 1] if len(positions) == len(beats) else beats[:0]
-    if len(downbeats) < 2 and len(beats) >= 2 * bpb:
-        downbeats = beats[::bpb]
-    if len(downbeats) < 2:
-        edges = np.arange(0.0, max(duration, 2.0) + 1e-9, 2.0)
-        return BarGrid(edges if len(edges) >= 2 else np.array([0.0, duration]), bpb)
-    downbeats = _regular_bars(np.unique(downbeats))
-    length = float(np.median(np.diff(downbeats)))
-    end = min(downbeats[-1] + length, duration) if duration > downbeats[-1] else downbeats[-1]
-    edges = downbeats if end - downbeats[-1] < 0.25 * length else np.append(downbeats, end)
-    return BarGrid(edges.astype(float), bpb)
-
-
-def _regular_bars(downbeats: np.ndarray) -> np.ndarray:
-    """Repair a tracker's occasional extra or missed downbeat: a bar under 0.6 of the median
-    bar merges with the neighbour that makes the merged bar closest to the median; a bar
-    over 1.6 medians is split evenly. Real bars vary by far less within a song."""
-    d = list(downbeats)
-    if len(d) < 4:
-        return downbeats
-    length = float(np.median(np.diff(d)))
-    i = 0
-    while i < len(d) - 1 and len(d) > 3:
-        if d[i + 1] - d[i] >= 0.6 * length:
-            i += 1
-            continue
-        drop_left = abs(d[i + 1] - d[i - 1] - length) if i > 0 else np.inf
-        drop_right = abs(d[i + 2] - d[i] - length) if i + 2 < len(d) else np.inf
-        if drop_left < drop_right:
-            del d[i]
-            i -= 1
-        else:
-            del d[i + 1]
-    out = [d[0]]
-    for a, b in zip(d[:-1], d[1:]):
-        parts = int(round((b - a) / length)) if b - a > 1.6 * length else 1
-        out.extend(a + (b - a) * np.arange(1, parts + 1) / parts)
-    return np.array(out)
-
-
-@dataclass(frozen=True)
-class BeatHarmony:
-    """Per beat: `change`, 1 - correlation of its chroma with the previous beat's (high
-    where the chord changes, in most music on the downbeat); `onset`, the mean rise of the
-    log semitone bands (new notes; unlike `change` it stays low while a chord decays)."""
-    change: np.ndarray
-    onset: np.ndarray
-
-
-def beat_harmony(spectrum: np.ndarray, beats: np.ndarray) -> BeatHarmony:
-    n = len(beats)
-    if n < 2:
-        return BeatHarmony(np.zeros(n), np.zeros(n))
-    frames = len(spectrum)
-    idx = np.clip(np.round(np.asarray(beats, float) * spectral.FPS).astype(int), 0, frames - 1)
-    mags = _span_means(spectrum, idx, np.append(idx[1:], 2 * idx[-1] - idx[-2]))
-    pitch = chroma(mags)
-    change = np.concatenate([[0.0], 1.0 - (pitch[1:] * pitch[:-1]).sum(axis=1)])
-    bands = np.log(mags @ pitch_filterbank() + 1e-9 + 1e-3 * float(mags.mean()))
-    onset = np.concatenate([[0.0], np.maximum(np.diff(bands, axis=0), 0.0).mean(axis=1)])
-    return BeatHarmony(change, onset)
-
-
-def rephase(change: np.ndarray, positions: np.ndarray, beats_per_bar: int,
-            margin: float = 1.25, window: int = 8) -> np.ndarray:
-    """Positions rotated so that bars start where the harmony changes most (`change` from
-    `beat_harmony`), wherever another phase of the bar is clearly (`margin` times) better
-    over the surrounding `window` bars each side: a tracker that loses the downbeat by a
-    beat, for the whole song or after a missed beat, would otherwise cut sections a beat
-    early or late and misalign repeats."""
-    bpb = int(beats_per_bar)
-    positions = np.asarray(positions, int)
-    n = len(positions)
-    if bpb < 2 or n < 4 * bpb or len(change) != n:
-        return positions
-    kernel = np.ones(2 * window * bpb + 1)
-    local = np.empty((bpb, n))
-    for r in range(bpb):
-        on = ((positions - 1 + r) % bpb == 0).astype(float)
-        local[r] = (np.convolve(change * on, kernel, mode="same")
-                    / np.maximum(np.convolve(on, kernel, mode="same"), 1.0))
-    best = np.argmax(local, axis=0)
-    best[local[best, np.arange(n)] < margin * local[0]] = 0
-    return (positions - 1 + best) % bpb + 1
-
-
-def pair_bars(harmony: BeatHarmony, beats: np.ndarray, positions: np.ndarray,
-              beats_per_bar: int, ratio: float = 1.7, short: float = 1.75
-              ) -> tuple[np.ndarray, int]:
-    """(positions, beats per bar) with short bars (under `short` seconds) joined in pairs
-    when the harmony changes `ratio` times more on every other downbeat: the grid then
-    counts half bars (a 4/4 song tracked as 2/4) or the chords move in two-bar steps, and
-    either way one-bar units would split every section into alternating halves. A pair
-    starts on the downbeats with more new notes."""
-    positions = np.asarray(positions, int)
-    down = np.flatnonzero(positions == 1)
-    if len(down) < 8 or len(harmony.change) != len(positions):
-        return positions, beats_per_bar
-    if float(np.median(np.diff(np.asarray(beats, float)[down]))) >= short:
-        return positions, beats_per_bar
-    even, odd = harmony.change[down[0::2]].mean(), harmony.change[down[1::2]].mean()
-    if max(even, odd) < ratio * max(min(even, odd), 1e-9):
-        return positions, beats_per_bar
-    bar = np.cumsum(positions == 1) - 1  # bar index of each beat (-1: pickup)
-    even_starts = harmony.onset[down[0::2]].mean() >= harmony.onset[down[1::2]].mean()
-    weak = (bar % 2 == 1) if even_starts else (bar % 2 == 0)
-    return np.where(weak, positions + beats_per_bar, positions), 2 * beats_per_bar
-
-
-@dataclass(frozen=True)
-class BarFeatures:
-    chroma: np.ndarray  # (bars, slots, 12), each slot L2-normalised
-    timbre: np.ndarray  # (bars, coefficients) MFCC-like, loudness removed
-    loudness: np.ndarray  # (bars,) dB of the mean power
-    activity: np.ndarray  # (bars,) onset strength (drums, attacks) per second
-
-
-@functools.cache
-def pitch_filterbank() -> np.ndarray:
-    """(FRAME // 2 + 1, semitones) magnitudes -> semitone bands MIDI_LO..MIDI_HI: a Gaussian
-    per semitone on the log-frequency axis, widened where FFT bins are coarser than that."""
-    freqs = np.fft.rfftfreq(spectral.FRAME, 1.0 / spectral.RATE)
-    centres = 440.0 * 2.0 ** ((np.arange(MIDI_LO, MIDI_HI + 1) - 69) / 12)
-    bin_hz = spectral.RATE / spectral.FRAME
-    width_st = np.maximum(0.5, 12 * np.log2(1 + bin_hz / centres))  # one bin, in semitones
-    with np.errstate(divide="ignore"):
-        st = 12 * np.log2(np.maximum(freqs, 1e-3)[:, None] / centres[None, :])
-    fb = np.exp(-0.5 * (st / width_st) ** 2)
-    fb[freqs < 60] = 0.0
-    fb /= np.maximum(fb.sum(axis=0, keepdims=True), 1e-9)
-    return fb.astype(np.float32)
-
-
-def chroma(magnitudes: np.ndarray) -> np.ndarray:
-    """(rows, FRAME // 2 + 1) magnitudes -> (rows, 12) pitch classes (C = 0), log-compressed
-    relative to each row's strongest class, zero-mean and L2-normalised."""
-    notes = magnitudes @ pitch_filterbank()
-    midi = np.arange(MIDI_LO, MIDI_HI + 1)
-    classes = np.zeros((len(notes), 12), np.float64)
-    for pc in range(12):
-        classes[:, pc] = notes[:, midi % 12 == pc].sum(axis=1)
-    classes = np.log1p(20.0 * classes / np.maximum(classes.max(axis=1, keepdims=True), 1e-9))
-    classes -= classes.mean(axis=1, keepdims=True)  # correlation, not cosine: more contrast
-    return classes / np.maximum(np.linalg.norm(classes, axis=1, keepdims=True), 1e-9)
-
-
-def _slot_edges(grid: BarGrid, slots: int, frames: int) -> np.ndarray:
-    """Frame index where each of `slots` equal parts of every bar starts, plus the end."""
-    e = grid.edges
-    t = (e[:-1, None] + np.diff(e)[:, None] * np.arange(slots)[None, :] / slots).ravel()
-    idx = np.round(np.append(t, e[-1]) * spectral.FPS).astype(int)
-    return np.clip(idx, 0, frames)
-
-
-def _span_means(spectrum: np.ndarray, starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
-    """(spans, bins) mean magnitude of frames starts[i] .. stops[i] (at least one frame).
-    A loop of slice sums: np.add.reduceat along axis 0 is ten times slower here."""
-    frames = len(spectrum)
-    out = np.empty((len(starts), spectrum.shape[1]), np.float32)
-    for i, (a, b) in enumerate(zip(starts, stops)):
-        a = min(max(int(a), 0), frames - 1)
-        b = min(max(int(b), a + 1), frames)
-        out[i] = spectrum[a:b].mean(axis=0)
-    return out
-
-
-def _segment_means(x: np.ndarray, starts: np.ndarray) -> np.ndarray:
-    """Mean of rows starts[i] .. starts[i + 1] of x (empty spans take the nearest row)."""
-    n = len(x)
-    lo = np.minimum(starts[:-1], n - 1)
-    hi = np.maximum(starts[1:], lo + 1)
-    csum = np.concatenate([np.zeros((1,) + x.shape[1:], np.float64), np.cumsum(x, axis=0)])
-    return ((csum[hi] - csum[lo]) / (hi - lo).reshape((-1,) + (1,) * (x.ndim - 1)))
-
-
-def bar_features(spectrum: np.ndarray, grid: BarGrid) -> BarFeatures:
-    """Per-bar features from `spectral.spectrogram` magnitudes (frames at spectral.FPS).
-    Chroma keeps one slot per beat so the order of notes inside a bar counts."""
-    slots = grid.beats_per_bar
-    frames = len(spectrum)
-    edges = _slot_edges(grid, slots, frames)
-    slot_mag = _span_means(spectrum, edges[:-1], edges[1:])
-    bars = grid.bars
-    pitch = chroma(slot_mag).reshape(bars, slots, 12)
-    bands = np.log(slot_mag @ spectral.filterbank() + 1e-5)
-    mfcc = scipy.fft.dct(bands, type=2, norm="ortho", axis=1)[:, 1:14]
-    timbre = mfcc.reshape(bars, slots, -1).mean(axis=1)
-    power = np.einsum("ij,ij->i", spectrum, spectrum) / spectrum.shape[1]
-    loud = 10 * np.log10(_segment_means(power[:, None], edges[::slots])[:, 0] + 1e-10)
-    coarse = np.log1p(100.0 * spectrum[:, ::8])
-    flux = np.concatenate([[0.0], np.maximum(np.diff(coarse, axis=0), 0).mean(axis=1)])
-    activity = _segment_means(flux[:, None], edges[::slots])[:, 0]
-    return BarFeatures(pitch.astype(np.float32), timbre.astype(np.float32),
-                       loud.astype(np.float32), activity.astype(np.float32))
+from services.audio.bars import BarFeatures
 
 
 def _robust_z(x: np.ndarray) -> np.ndarray:
@@ -347,3 +123,81 @@ def label(sim: np.ndarray, threshold: float = 0.55) -> np.ndarray:
     _, first = np.unique(labels, return_index=True)
     order = {labels[i]: k for k, i in enumerate(sorted(first))}
     return np.array([order[v] for v in labels])
+
+
+def _longest_run(match: np.ndarray) -> tuple[int, int, int]:
+    """(length, i, j) of the longest diagonal run of True in any of the (rows, cols)
+    matrices stacked in `match` (layers, rows, cols), ending at row i, column j."""
+    layers, rows, cols = match.shape
+    run = np.zeros((layers, cols + 1), int)
+    best = (0, 0, 0)
+    for i in range(rows):
+        run[:, 1:] = (run[:, :-1] + 1) * match[:, i]
+        flat = int(np.argmax(run))
+        if run.flat[flat] > best[0]:
+            best = (int(run.flat[flat]), i, flat % (cols + 1) - 1)
+    return best
+
+
+def _first_longest_run(flags: np.ndarray) -> tuple[int, int]:
+    """(length, index of its last element) of the longest run of True in any row of the
+    (rows, n) `flags`; the earliest such run."""
+    rows, n = flags.shape
+    padded = np.zeros((rows, n + 2), bool)
+    padded[:, 1:-1] = flags
+    step = np.diff(padded.astype(np.int8), axis=1)
+    _, starts = np.nonzero(step == 1)
+    _, stops = np.nonzero(step == -1)  # same row order as the starts
+    if len(starts) == 0:
+        return 0, 0
+    lengths = stops - starts
+    k = int(np.lexsort((stops, -lengths))[0])
+    return int(lengths[k]), int(stops[k] - 1)
+
+
+def _aligned_runs(match: np.ndarray) -> list[tuple[int, int, int]]:
+    """(length, i, j) of the longest run of True in any layer on the diagonal through the
+    first cell and on the one through the last cell of the (layers, rows, cols) `match`
+    (repeats that start together, repeats that end together); i, j where the run ends."""
+    _, rows, cols = match.shape
+    t = np.arange(min(rows, cols))
+    length, end = _first_longest_run(match[:, t, t])
+    out = [(length, end, end)]
+    back = match[:, rows - 1 - t[::-1], cols - 1 - t[::-1]]  # the same diagonal, forwards
+    length, end = _first_longest_run(back)
+    shift = len(t) - 1 - end
+    out.append((length, rows - 1 - shift, cols - 1 - shift))
+    return out
+
+
+def split_at_repeats(edges: np.ndarray, chroma_sim: np.ndarray, loudness: np.ndarray,
+                     threshold: float = 0.75, shortest: int = 4) -> np.ndarray:
+    """Section boundaries refined by repetition: where two sections share a stretch of at
+    least `shortest` bars (bar-by-bar chroma correlation over `threshold` in one
+    transposition, loudness within 3 dB) that starts (ends) at different distances from
+    their starts (ends), the one with 2+ bars before (after) the stretch is cut there.
+    Catches a bridge or intro glued to the verse that follows. One pass: cutting again at
+    the cuts would spread one misplaced cut to every repeat."""
+    edges = np.asarray(edges)
+    cuts: set[int] = set()
+    for x in range(len(edges) - 1):
+        for y in range(x + 1, len(edges) - 1):
+            a0, a1, b0, b1 = edges[x], edges[x + 1], edges[y], edges[y + 1]
+            level = np.abs(loudness[a0:a1, None] - loudness[None, b0:b1]) < 3.0
+            match = (chroma_sim[:, a0:a1, b0:b1] > threshold) & level
+            length, i, j = _longest_run(match)
+            for aligned in _aligned_runs(match):
+                if aligned[0] >= length - 2:  # nearly as long and in step: trust it, not
+                    length, i, j = aligned  # a run one chord cycle out of step
+                    break
+            if length < shortest:
+                continue
+            sx, sy = a0 + i - length + 1, b0 + j - length + 1
+            # cut only where the two disagree on where the shared stretch starts (ends):
+            # equal lead-ins are a variation of the same section, not a seam
+            if sx - a0 != sy - b0:
+                cuts.update(int(c) for c, lo in ((sx, a0), (sy, b0)) if c - lo >= 2)
+            if a1 - sx != b1 - sy:
+                cuts.update(int(c + length) for c, hi in ((sx, a1), (sy, b1))
+                            if hi - c - length >= 2)
+    return np.array(sorted(set(edges.tolist()) | cuts))

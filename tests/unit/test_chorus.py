@@ -8,7 +8,7 @@ import pytest
 from mediamesh.audio import spectral
 from mediamesh.synth.songs import Song, render_song
 from mediamesh.v1 import audio_pb2
-from services.audio import chorus, sections
+from services.audio import bars, chorus
 
 SEEDS = (20001, 20013, 20020)  # 3/4; 4/4 with a key change; 6/8 with a key change
 TOLERANCE = 2.0  # seconds, on both ends of a chorus block
@@ -112,8 +112,8 @@ def test_downbeats_a_beat_late_are_put_back_where_the_chords_change(songs) -> No
     song, spectrum = songs[20013]
     t = song.truth
     late = np.roll(np.array(t.positions), 1)  # every "downbeat" is the truth's beat 2
-    harmony = sections.beat_harmony(spectrum, np.array(t.beats))
-    fixed = sections.rephase(harmony.change, late, t.beats_per_bar)
+    harmony = bars.beat_harmony(spectrum, np.array(t.beats))
+    fixed = bars.rephase(harmony.change, late, t.beats_per_bar)
     np.testing.assert_array_equal(fixed, t.positions)
     result = chorus.detect(spectrum, np.array(t.beats), late, t.beats_per_bar)
     assert hits(result.chorus, song)
@@ -125,8 +125,8 @@ def test_a_4_4_song_tracked_as_2_4_is_analysed_in_whole_bars(songs) -> None:
     t = song.truth
     beats, positions = np.array(t.beats), np.array(t.positions)
     halves = (positions - 1) % 2 + 1  # every half bar counted as a bar
-    harmony = sections.beat_harmony(spectrum, beats)
-    paired, meter = sections.pair_bars(harmony, beats, halves, 2)
+    harmony = bars.beat_harmony(spectrum, beats)
+    paired, meter = bars.pair_bars(harmony, beats, halves, 2)
     assert meter == 4
     np.testing.assert_array_equal(paired, positions)
     result = chorus.detect(spectrum, beats, halves, 2)
@@ -189,7 +189,7 @@ def test_noise_without_beats_still_answers() -> None:
 def test_bar_grid_repairs_an_extra_and_a_missed_downbeat() -> None:
     down = np.arange(20) * 2.0
     faulty = np.sort(np.concatenate([np.delete(down, 5), [14.9]]))  # miss 10 s, add 14.9 s
-    grid = sections.bar_grid(faulty, np.ones(len(faulty), int), 4, 45.0)
+    grid = bars.bar_grid(faulty, np.ones(len(faulty), int), 4, 45.0)
     np.testing.assert_allclose(grid.edges, np.append(down, 40.0))
 
 
