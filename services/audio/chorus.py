@@ -207,16 +207,31 @@ def _confidence(scores: dict[int, float], lab: int, blocks: list[_Block]) -> flo
 
 
 def _kinds(labels: np.ndarray, loudness: np.ndarray, chorus: int | None) -> list[str]:
-    """Section functions from the label sequence: the chorus label; a label always followed
-    by the chorus and usually preceded by other repeated material is the pre-chorus; other
-    repeated labels are verses; one-off sections are the intro (before any repeat or quiet at
-    the start), the outro (after the last chorus), or a bridge between choruses."""
+    """Section functions from the label sequence: the chorus label; before the first chorus,
+    sections whose material never returns between the choruses are the intro; after the
+    last, such sections (or quiet ones, or the last) are the outro; a label always followed
+    by the chorus and mostly preceded by other repeated material is the pre-chorus; other
+    repeated labels are verses; one-off sections between choruses are bridges. Without a
+    chorus: first and last sections are intro and outro, the rest verse or other."""
     n = len(labels)
     counts = {lab: int(np.sum(labels == lab)) for lab in set(labels.tolist())}
     at = [i for i in range(n) if labels[i] == chorus]
     first_c, last_c = (at[0], at[-1]) if at else (n, -1)
-    first_repeat = next((i for i in range(n) if counts[labels[i]] >= 2), n)
+    body = set(labels[first_c + 1:last_c].tolist()) - {chorus}
     quiet = float(np.median(loudness)) - 3.0
+    intro = 0
+    if at:
+        while intro < first_c and labels[intro] not in body:
+            intro += 1
+    else:
+        intro = 1 if n > 1 else 0
+    outro = n
+    if at:
+        while outro - 1 > last_c and (labels[outro - 1] not in body or outro == n
+                                      or loudness[outro - 1] < quiet):
+            outro -= 1
+    elif n > 1:
+        outro = n - 1
 
     def pre_chorus(lab: int) -> bool:
         where = [i for i in range(n) if labels[i] == lab]
@@ -229,12 +244,12 @@ def _kinds(labels: np.ndarray, loudness: np.ndarray, chorus: int | None) -> list
     for i, lab in enumerate(labels):
         if lab == chorus:
             kind = CHORUS
-        elif i < min(first_repeat, first_c) or (i == 0 and loudness[i] < quiet):
+        elif i < intro:
             kind = INTRO
-        elif i > last_c >= 0 and (counts[lab] == 1 or loudness[i] < quiet or i == n - 1):
+        elif i >= outro:
             kind = OUTRO
         elif counts[lab] >= 2:
-            kind = PRE_CHORUS if chorus is not None and pre_chorus(lab) else VERSE
+            kind = PRE_CHORUS if at and pre_chorus(lab) else VERSE
         elif first_c < i < last_c:
             kind = BRIDGE
         else:

@@ -26,8 +26,8 @@ def _scaled(features: BarFeatures) -> np.ndarray:
     bars = len(features.loudness)
     cols = [(features.loudness[:, None].astype(float), 0.7, 1.0),
             (np.log(features.activity[:, None].astype(float) + 1e-4), 0.08, 1.0),
-            (_robust_z(features.timbre.astype(float)), 0.3, 0.5),
-            (features.chroma.mean(axis=1).astype(float), 0.05, 0.5)]
+            (_robust_z(features.timbre.astype(float)), 0.3, 0.25),
+            (features.chroma.mean(axis=1).astype(float), 0.05, 0.25)]
     out = []
     for x, floor, weight in cols:
         step = np.median(np.diff(x, axis=0) ** 2, axis=0) / 2 if bars > 2 else np.ones(x.shape[1])
@@ -174,8 +174,8 @@ def split_at_repeats(edges: np.ndarray, chroma_sim: np.ndarray, loudness: np.nda
                      threshold: float = 0.75, shortest: int = 4) -> np.ndarray:
     """Section boundaries refined by repetition: where two sections share a stretch of at
     least `shortest` bars (bar-by-bar chroma correlation over `threshold` in one
-    transposition, loudness within 3 dB) that starts (ends) at different distances from
-    their starts (ends), the one with 2+ bars before (after) the stretch is cut there.
+    transposition, loudness within 3 dB) that starts 2+ bars into either (4+ if into both
+    equally), that one is cut there; the same at the stretch's end.
     Catches a bridge or intro glued to the verse that follows. One pass: cutting again at
     the cuts would spread one misplaced cut to every repeat."""
     edges = np.asarray(edges)
@@ -193,11 +193,11 @@ def split_at_repeats(edges: np.ndarray, chroma_sim: np.ndarray, loudness: np.nda
             if length < shortest:
                 continue
             sx, sy = a0 + i - length + 1, b0 + j - length + 1
-            # cut only where the two disagree on where the shared stretch starts (ends):
-            # equal lead-ins are a variation of the same section, not a seam
-            if sx - a0 != sy - b0:
-                cuts.update(int(c) for c, lo in ((sx, a0), (sy, b0)) if c - lo >= 2)
-            if a1 - sx != b1 - sy:
-                cuts.update(int(c + length) for c, hi in ((sx, a1), (sy, b1))
-                            if hi - c - length >= 2)
+            # where both reach the shared stretch after the same lead-in, a short one is a
+            # variation of the same section (or a grid fault), not a seam
+            same = 4 if sx - a0 == sy - b0 else 2
+            cuts.update(int(c) for c, lo in ((sx, a0), (sy, b0)) if c - lo >= same)
+            same = 4 if a1 - sx == b1 - sy else 2
+            cuts.update(int(c + length) for c, hi in ((sx, a1), (sy, b1))
+                        if hi - c - length >= same)
     return np.array(sorted(set(edges.tolist()) | cuts))
