@@ -143,7 +143,8 @@ class _Snap:
         return near
 
     def time(self, bar: int) -> float:
-        return float(self.downbeats[bar]) if bar < len(self.downbeats) else self.end
+        t = float(self.downbeats[bar]) if bar < len(self.downbeats) else self.end
+        return min(t, self.duration)
 
     def span(self, start: float, end: float) -> tuple[int, int]:
         """Whole bars from the downbeat nearest `start` to the one nearest `end`; never
@@ -166,6 +167,10 @@ def detect(spectrum: np.ndarray, beats: np.ndarray, positions: np.ndarray, beats
     hi = max(max_duration or DEFAULT_MAX_DURATION, lo)
     beats = np.asarray(beats, float)
     positions = np.asarray(positions, int)
+    if len(positions) != len(beats):
+        positions = np.zeros(len(beats), int)  # no usable bar positions
+    inside = (beats >= 0) & (beats < duration)
+    beats, positions = beats[inside], positions[inside]
     harmony = bars.beat_harmony(spectrum, beats)
     phased = bars.rephase(harmony.change, positions, beats_per_bar)
     phased, meter = bars.pair_bars(harmony, beats, phased, beats_per_bar)

@@ -186,6 +186,19 @@ def test_noise_without_beats_still_answers() -> None:
     assert result.sections[-1].end == pytest.approx(result.duration)
 
 
+def test_noise_keeps_the_trackers_downbeats_and_stays_inside_the_audio() -> None:
+    noise = np.random.default_rng(2).standard_normal(30 * spectral.RATE).astype(np.float32)
+    spectrum = spectral.spectrogram(noise * 0.1)
+    beats = np.arange(0.0, 60.0, 0.5)  # a grid running past the end of the audio
+    positions = np.arange(len(beats)) % 4 + 1
+    harmony = bars.beat_harmony(spectrum, beats)
+    np.testing.assert_array_equal(bars.rephase(harmony.change, positions, 4), positions)
+    result = chorus.detect(spectrum, beats, positions, 4)
+    assert result.chorus.end <= result.duration
+    assert result.chorus.start in set(beats[positions == 1])
+    assert result.chorus.confidence < 0.5
+
+
 def test_bar_grid_repairs_an_extra_and_a_missed_downbeat() -> None:
     down = np.arange(20) * 2.0
     faulty = np.sort(np.concatenate([np.delete(down, 5), [14.9]]))  # miss 10 s, add 14.9 s
