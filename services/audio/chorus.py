@@ -83,7 +83,8 @@ def _blocks(edges: np.ndarray, labels: np.ndarray) -> list[_Block]:
     return blocks
 
 
-def _label_scores(feats: bars.BarFeatures, blocks: list[_Block], bars: int) -> dict[int, float]:
+def _label_scores(feats: bars.BarFeatures, blocks: list[_Block], n_bars: int
+                  ) -> dict[int, float]:
     """How chorus-like each label is: louder and busier than the song's median bar, repeated
     as separate blocks, and not only at the very start or end."""
     loud_ref = float(np.median(feats.loudness))
@@ -92,13 +93,13 @@ def _label_scores(feats: bars.BarFeatures, blocks: list[_Block], bars: int) -> d
     scores: dict[int, float] = {}
     for lab in sorted({b.label for b in blocks}):
         mine = [b for b in blocks if b.label == lab]
-        mask = np.zeros(bars, bool)
+        mask = np.zeros(n_bars, bool)
         for b in mine:
             mask[b.first:b.stop] = True
         loud = float(feats.loudness[mask].mean()) - loud_ref
         busy = float(act[mask].mean()) - act_ref
         repeats = min(len(mine), 4)
-        edge = any(b.first == 0 for b in mine) or all(b.stop == bars for b in mine)
+        edge = any(b.first == 0 for b in mine) or all(b.stop == n_bars for b in mine)
         scores[lab] = (loud / 3.0 + busy + 0.5 * np.log2(repeats) - (1.0 if edge else 0.0)
                        - (0.7 if repeats < 2 else 0.0) - (1.0 if mask.sum() < 4 else 0.0))
     return scores
@@ -108,11 +109,11 @@ def _fit(block: _Block, times: np.ndarray, lo: float, hi: float) -> tuple[int, i
     """The block's bars, trimmed at the end to at most `hi` seconds, extended forward (or
     backward at the song's end) to at least `lo` seconds, whole bars."""
     first, stop = block.first, block.stop
-    bars = len(times) - 1
+    n_bars = len(times) - 1
     while stop - first > 1 and times[stop] - times[first] > hi:
         stop -= 1
-    while times[stop] - times[first] < lo and (stop < bars or first > 0):
-        if stop < bars:
+    while times[stop] - times[first] < lo and (stop < n_bars or first > 0):
+        if stop < n_bars:
             stop += 1
         else:
             first -= 1
@@ -160,8 +161,10 @@ def detect(spectrum: np.ndarray, beats: np.ndarray, positions: np.ndarray, beats
     of a song. `spectrum` is `spectral.spectrogram(mono)`; `beats` in seconds with
     `positions` 1-based in the bar (1 = downbeat). `min_duration`/`max_duration` (seconds,
     0 = defaults) bound the chorus. Times are snapped to the given downbeats and bars
-    counted from the first of them (Beat.bar). Never fails on odd input: a song without
-    repeats gets a low-confidence chorus on its most chorus-like section."""
+    counted from the first of them (Beat.bar). Of the chorus's blocks, the first that fits
+    the bounds is the chorus and the others lead the alternatives. Never fails on odd
+    input: a song without repeats gets a low-confidence (< 0.5) chorus on its loudest and
+    busiest section, fitted to the bounds."""
     duration = max(len(spectrum) - 1, 1) / spectral.FPS
     lo = min_duration or DEFAULT_MIN_DURATION
     hi = max(max_duration or DEFAULT_MAX_DURATION, lo)
@@ -185,7 +188,12 @@ def detect(spectrum: np.ndarray, beats: np.ndarray, positions: np.ndarray, beats
     blocks = _blocks(edges, labels)
     scores = _label_scores(feats, blocks, grid.bars)
 
-    ranked = sorted(blocks, key=lambda b: (-scores[b.label], b.first))
+    def rank(b: _Block) -> tuple[float, bool, int]:
+        """Best label first; of its blocks, those that fit the duration bounds, earliest."""
+        length = times[b.stop] - times[b.first]
+        return -scores[b.label], not lo <= length <= hi, b.first
+
+    ranked = sorted(blocks, key=rank)
     candidates: list[ChorusSegment] = []
     for b in ranked:
         first, stop = _fit(b, times, lo, hi)
@@ -203,12 +211,14 @@ def detect(spectrum: np.ndarray, beats: np.ndarray, positions: np.ndarray, beats
 
 
 def _confidence(scores: dict[int, float], lab: int, blocks: list[_Block]) -> float:
+    """0.5..0.95 for a label that repeats (higher the more chorus-like it is and the more it
+    stands out from the next label), under 0.3 for one that does not."""
     repeats = sum(b.label == lab for b in blocks)
     others = [s for k, s in scores.items() if k != lab]
     margin = scores[lab] - (max(others) if others else 0.0)
-    base = 1.0 / (1.0 + np.exp(-(scores[lab] - 0.5)))
-    sure = base * (0.5 + 0.5 * np.tanh(max(margin, 0.0)))
-    return float(np.clip(sure if repeats >= 2 else min(sure, 0.3), 0.0, 1.0))
+    strength = 1.0 / (1.0 + np.exp(-(scores[lab] - 0.5)))
+    sure = strength * (0.5 + 0.5 * np.tanh(max(margin, 0.0)))
+    return float(0.5 + 0.45 * sure if repeats >= 2 else 0.3 * sure)
 
 
 def _kinds(labels: np.ndarray, loudness: np.ndarray, chorus: int | None) -> list[str]:
