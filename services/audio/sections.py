@@ -68,8 +68,8 @@ def segment(features: BarFeatures, penalty: float = 15.0) -> np.ndarray:
 
 
 def chroma_similarity(pitch: np.ndarray) -> np.ndarray:
-    """(12, bars, bars): mean over beat slots of the cosine between bar i's chroma and bar
-    j's chroma rotated up by k semitones (k = 0 is the untransposed comparison)."""
+    """(12, bars, bars): mean over beat slots of the correlation between bar i's chroma and
+    bar j's chroma rotated up by k semitones (k = 0 is the untransposed comparison)."""
     bars, slots, _ = pitch.shape
     flat = pitch.reshape(bars, slots * 12)
     out = np.empty((12, bars, bars), np.float32)

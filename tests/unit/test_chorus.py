@@ -80,6 +80,19 @@ def test_transposed_last_chorus_keeps_the_chorus_label(songs, seed: int) -> None
     assert kinds == {chorus.CHORUS}
 
 
+def test_section_structure_of_a_song_with_a_bridge(songs) -> None:
+    song, spectrum = songs[20020]  # intro verse pre chorus bridge verse pre chorus chorus outro
+    result = analyse(song, spectrum)
+    downbeats = np.array(song.truth.downbeats)
+    truth = [(s.kind, s.label, int(np.argmin(np.abs(downbeats - s.start))))
+             for s in song.truth.sections]
+    found = [(s.kind, s.label, s.start_bar) for s in result.sections]
+    assert [(k, b) for k, _, b in found] == [(k, b) for k, _, b in truth]
+    for name in "APC":  # repeated material keeps one label
+        assert len({f[1] for f, t in zip(found, truth) if t[1] == name}) == 1
+    assert len({f[1] for f, t in zip(found, truth) if t[1] in "APC"}) == 3
+
+
 def test_repeat_index_counts_each_label(songs) -> None:
     song, spectrum = songs[20001]
     result = analyse(song, spectrum)
