@@ -17,7 +17,6 @@ import tempfile
 import time
 import warnings
 from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ from mediamesh import media
 from mediamesh.audio import beat_decoder, spectral
 from mediamesh.models import beat_tcn
 from mediamesh.synth.songs import SongTruth, render_song
+from services.audio import chorus
 
 RESULTS = Path(__file__).parent / "results"
 EVAL_RATE = 44_100
@@ -138,17 +138,10 @@ def librosa_tracker(path: Path) -> Tracked:
     return Tracked(np.asarray(beats), None, None, float(np.atleast_1d(tempo)[0]), cpu)
 
 
-def chorus_detector() -> Callable[..., tuple[float, float]] | None:
-    try:
-        from services.audio import chorus
-    except ImportError:
-        return None
-
-    def detect(spectrum: np.ndarray, beats: np.ndarray, positions: np.ndarray,
-               meter: int) -> tuple[float, float]:
-        found = chorus.detect(spectrum, beats, positions, meter)
-        return found.chorus.start, found.chorus.end
-    return detect
+def detect_chorus(spectrum: np.ndarray, beats: np.ndarray, positions: np.ndarray,
+                  meter: int) -> tuple[float, float]:
+    found = chorus.detect(spectrum, beats, positions, meter)
+    return found.chorus.start, found.chorus.end
 
 
 def print_table(table: list[dict[str, Any]]) -> None:
@@ -169,7 +162,6 @@ def main() -> None:
     warnings.filterwarnings("ignore")
     scores = Scores()
     ours = OurTracker()
-    detect = chorus_detector()
     with tempfile.TemporaryDirectory() as tmp:
         started = time.time()
         items = render_set(args.songs, Path(tmp))
@@ -178,10 +170,10 @@ def main() -> None:
         median_chorus = float(np.median([e - s for _, t, _ in items for s, e in t.choruses]))
         for path, truth, minutes in items:
             got, spectrum, positions = ours(path)
-            if detect is not None:
-                started_cpu = time.process_time()
-                got.chorus = detect(spectrum, got.beats, positions, got.meter or 4)
-                got.cpu_s += time.process_time() - started_cpu
+            assert got.beats is not None  # our tracker always returns its beats
+            started_cpu = time.process_time()
+            got.chorus = detect_chorus(spectrum, got.beats, positions, got.meter or 4)
+            got.cpu_s += time.process_time() - started_cpu
             scores.add("mediamesh (beat_tcn + DBN)", truth, got, minutes)
             if not args.no_librosa:
                 scores.add("librosa beat_track", truth, librosa_tracker(path), minutes)

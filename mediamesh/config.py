@@ -71,7 +71,7 @@ class Settings(BaseSettings):
 
     inline_limit_bytes: int = Field(4 * 1024 * 1024, ge=0)
     grpc_max_message_bytes: int = Field(64 * 1024 * 1024, ge=4 * 1024 * 1024)
-    # longest song AnalyzeRhythm / DetectChorus / RenderMedley accept (checked from headers)
+    # longest input AnalyzeRhythm / DetectChorus / MixAudio / RenderMedley accept (from headers)
     max_song_seconds: float = Field(20 * 60.0, gt=0)
     triton_timeout_s: float = Field(30.0, gt=0)
     triton_retries: int = Field(4, ge=0)

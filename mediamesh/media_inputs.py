@@ -27,32 +27,37 @@ def is_still_image(info: media.MediaInfo) -> bool:
     return info.frame_count == 1 and not info.fps
 
 
-async def probe_audio(path: Path, field_name: str, *, min_seconds: float = 0.0,
-                      max_seconds: float | None = None) -> media.MediaInfo:
+async def probe_audio(path: Path, field_name: str, *, label: str | None = None,
+                      min_seconds: float = 0.0, max_seconds: float | None = None
+                      ) -> media.MediaInfo:
     """Headers of an audio input (or a video's audio track), checked before decoding:
     INVALID_ARGUMENT when undecodable, without audio or over the limit; FAILED_PRECONDITION
-    when shorter than the analysis needs."""
+    when shorter than the analysis needs. `label` (default: the field) opens every message,
+    e.g. "songs[2] (b.mp3)", so a person knows which input to fix."""
+    who = label or field_name
     try:
         info = await asyncio.to_thread(media.probe, path)
     except media.MediaError as exc:
-        raise MediaUndecodable(f"{field_name}: {exc}", field_name=field_name) from exc
+        raise MediaUndecodable(f"{who} cannot be decoded: {exc}", field_name=field_name) from exc
     if not info.has_audio:
-        raise InvalidArgument(f"{field_name} has no audio stream (give an audio file, or a "
-                              "video with sound)", field_name=field_name)
+        raise InvalidArgument(f"{who} has no audio stream (give an audio file, or a video "
+                              "with sound)", field_name=field_name)
     if max_seconds is not None and info.duration > max_seconds:
-        raise MediaTooLong(f"{field_name} is {info.duration:.0f} s long; the limit is "
+        raise MediaTooLong(f"{who} is {info.duration:.0f} s long; the limit is "
                            f"{max_seconds:.0f} s: cut it, or raise the limit in the mesh "
                            "config", field_name=field_name)
     if info.duration and info.duration < min_seconds:
-        raise MediaUnusable(f"{field_name} is {info.duration:.1f} s long; this analysis needs "
+        raise MediaUnusable(f"{who} is {info.duration:.1f} s long; this analysis needs "
                             f"at least {min_seconds:g} s of audio", field_name=field_name)
     return info
 
 
 async def decode_audio_input(path: Path, field_name: str, rate: int, *, mono: bool = True,
-                             start: float = 0.0, duration: float | None = None) -> np.ndarray:
-    """Decoded samples; a file that fails mid-stream is INVALID_ARGUMENT naming the field."""
+                             start: float = 0.0, duration: float | None = None,
+                             label: str | None = None) -> np.ndarray:
+    """Decoded samples; a file that fails mid-stream is INVALID_ARGUMENT naming the input."""
     try:
         return await asyncio.to_thread(media.decode_audio, path, rate, mono, start, duration)
     except media.MediaError as exc:
-        raise MediaUndecodable(f"{field_name}: {exc}", field_name=field_name) from exc
+        raise MediaUndecodable(f"{label or field_name} cannot be decoded: {exc}",
+                               field_name=field_name) from exc

@@ -60,7 +60,7 @@ def summary(cue_sheet: Path) -> Table:
                         f"{cue.get('true_peak_dbtp', 0):.1f} dBTP")
     for column in ("#", "song", "starts", "source range", "source BPM", "stretch", "gain dB"):
         table.add_column(column, justify="right" if column not in ("song",) else "left")
-    for i, part in enumerate(cue.get("songs", cue.get("parts", []))):
+    for i, part in enumerate(cue["songs"]):
         src = part.get("source_range", [0, 0])
         out = part.get("output_range", [0, 0])
         table.add_row(str(i + 1), str(part.get("title", "")), _clock(out[0]),

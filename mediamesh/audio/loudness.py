@@ -26,6 +26,7 @@ SHORT_TERM_S = 3.0
 TRUE_PEAK_RATE = 176_400  # 4x for 44.1 and 48 kHz (BS.1770-4 Annex 2; libebur128 does the same)
 CHANNEL_WEIGHTS = (1.0, 1.0, 1.0, 1.41, 1.41)  # L, R, C, Ls, Rs (BS.1770-4)
 SILENCE = -math.inf
+FLOOR_DB = -200.0  # how SILENCE travels in a protobuf double (JSON has no -inf)
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,11 @@ def _weights(channels: int) -> np.ndarray:
         raise ValueError(f"loudness supports up to {len(CHANNEL_WEIGHTS)} channels "
                          f"(L R C Ls Rs), got {channels}")
     return np.array(CHANNEL_WEIGHTS[:channels], dtype=np.float64)
+
+
+def reportable(value: float) -> float:
+    """A level for an API field or a JSON file: -inf (silence) becomes FLOOR_DB."""
+    return value if math.isfinite(value) else FLOOR_DB
 
 
 def integrated_lufs(samples: np.ndarray, rate: int) -> float:

@@ -3,14 +3,12 @@ the algorithms live in their own modules (rhythm, chorus, mediamesh.audio.loudne
 from __future__ import annotations
 
 import asyncio
-import math
 
 import grpc
 import numpy as np
 
-from mediamesh import media
 from mediamesh.audio import loudness, spectral
-from mediamesh.errors import InvalidArgument, MediaUndecodable
+from mediamesh.errors import InvalidArgument
 from mediamesh.grpc_server import ServiceBinding
 from mediamesh.media_inputs import decode_audio_input, probe_audio
 from mediamesh.protocol import time_range
@@ -20,24 +18,17 @@ from services.audio import chorus, rhythm, speech
 
 ANALYSIS_RATE = 48_000  # BS.1770 is specified at 48 kHz; every input is measured there
 MAX_SECONDS = 4 * 3600
-FLOOR = -200.0  # how "silence" (-inf) travels in a double field
-
-
-def _finite(value: float) -> float:
-    return value if math.isfinite(value) else FLOOR
-
-
 def _measure(samples: np.ndarray, sections: list[tuple[float, float | None]]
              ) -> audio_pb2.AnalyzeLoudnessResponse:
     report = loudness.analyze(samples, ANALYSIS_RATE)
     duration = samples.shape[-1] / ANALYSIS_RATE
     reply = audio_pb2.AnalyzeLoudnessResponse(
-        integrated_lufs=_finite(report.integrated_lufs),
+        integrated_lufs=loudness.reportable(report.integrated_lufs),
         loudness_range_lu=report.loudness_range_lu,
-        true_peak_dbtp=_finite(report.true_peak_dbtp),
-        sample_peak_dbfs=_finite(report.sample_peak_dbfs),
-        momentary_max_lufs=_finite(report.momentary_max_lufs),
-        short_term_max_lufs=_finite(report.short_term_max_lufs))
+        true_peak_dbtp=loudness.reportable(report.true_peak_dbtp),
+        sample_peak_dbfs=loudness.reportable(report.sample_peak_dbfs),
+        momentary_max_lufs=loudness.reportable(report.momentary_max_lufs),
+        short_term_max_lufs=loudness.reportable(report.short_term_max_lufs))
     for index, (start, end) in enumerate(sections):
         stop = min(end if end is not None else duration, duration)
         if start >= duration:
@@ -46,8 +37,8 @@ def _measure(samples: np.ndarray, sections: list[tuple[float, float | None]]
         part = samples[:, int(start * ANALYSIS_RATE):int(stop * ANALYSIS_RATE)]
         reply.sections.append(audio_pb2.SectionLoudness(
             range=common_pb2.TimeRange(start=start, end=stop),
-            integrated_lufs=_finite(loudness.integrated_lufs(part, ANALYSIS_RATE)),
-            true_peak_dbtp=_finite(loudness.true_peak(part, ANALYSIS_RATE))))
+            integrated_lufs=loudness.reportable(loudness.integrated_lufs(part, ANALYSIS_RATE)),
+            true_peak_dbtp=loudness.reportable(loudness.true_peak(part, ANALYSIS_RATE))))
     return reply
 
 
@@ -60,20 +51,11 @@ class AudioServicer(audio_pb2_grpc.AudioServiceServicer):
                               ) -> audio_pb2.AnalyzeLoudnessResponse:
         sections = [time_range(r, f"sections[{i}]") for i, r in enumerate(request.sections)]
         async with self.ctx.store.local_file(request.audio, "audio") as path:
-            try:
-                info = await asyncio.to_thread(media.probe, path)
-                if not info.has_audio:
-                    raise InvalidArgument("audio has no audio stream", field_name="audio")
-                if info.duration > MAX_SECONDS:
-                    raise InvalidArgument(f"audio is {info.duration:.0f} s long; the limit is "
-                                          f"{MAX_SECONDS} s", field_name="audio")
-                if (info.channels or 0) > len(loudness.CHANNEL_WEIGHTS):
-                    raise InvalidArgument(f"audio has {info.channels} channels; loudness is "
-                                          "measured on up to 5 (L R C Ls Rs)",
-                                          field_name="audio")
-                samples = await asyncio.to_thread(media.decode_audio, path, ANALYSIS_RATE, False)
-            except media.MediaError as exc:
-                raise MediaUndecodable(f"audio: {exc}", field_name="audio") from exc
+            info = await probe_audio(path, "audio", max_seconds=MAX_SECONDS)
+            if (info.channels or 0) > len(loudness.CHANNEL_WEIGHTS):
+                raise InvalidArgument(f"audio has {info.channels} channels; loudness is "
+                                      "measured on up to 5 (L R C Ls Rs)", field_name="audio")
+            samples = await decode_audio_input(path, "audio", ANALYSIS_RATE, mono=False)
         if samples.ndim == 1:
             samples = samples[None]
         return await asyncio.to_thread(_measure, samples, sections)

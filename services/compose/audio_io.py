@@ -4,7 +4,6 @@ lossy encoding) still meets the true-peak ceiling.
 """
 from __future__ import annotations
 
-import asyncio
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +12,8 @@ import numpy as np
 
 from mediamesh import media
 from mediamesh.audio import loudness, mixing
-from mediamesh.errors import InvalidArgument, MediaUndecodable
+from mediamesh.errors import InvalidArgument
+from mediamesh.media_inputs import decode_audio_input, probe_audio
 from mediamesh.storage import MediaRefLike, MediaStore
 
 AUDIO_CONTAINERS = ("wav", "flac", "mp3", "m4a", "aac", "ogg")
@@ -25,14 +25,6 @@ CODEC_PROBE_CHUNKS = 4  # the codec's bias is measured on this many chunks of th
 CODEC_PROBE_CHUNK_S = 5.0  # ... of this many seconds each
 MASTER_ATTEMPTS = 3
 LOUDNESS_TOLERANCE_LU = 0.2  # how close the written file must come to target_lufs
-MAX_INPUT_SECONDS = 20 * 60.0
-FLOOR = -200.0  # how -inf (silence) travels in a double field
-
-
-def finite(value: float) -> float:
-    return value if math.isfinite(value) else FLOOR
-
-
 def output_container(container: str, uri: str, field_name: str = "output") -> str:
     """The audio format to write, from OutputSpec.container or the uri's extension
     (default wav); INVALID_ARGUMENT for anything we cannot encode or a mismatch."""
@@ -48,25 +40,13 @@ def output_container(container: str, uri: str, field_name: str = "output") -> st
 
 
 async def load_audio(store: MediaStore, ref: MediaRefLike, field_name: str, label: str,
-                     rate: int, channels: int, min_seconds: float = 0.0) -> np.ndarray:
+                     rate: int, channels: int, max_seconds: float, min_seconds: float = 0.0
+                     ) -> np.ndarray:
     """(channels, n) float32 at `rate` Hz; `label` (e.g. "songs[2] (b.mp3)") opens every
     error so a person knows which input to fix."""
     async with store.local_file(ref, field_name) as path:
-        try:
-            info = await asyncio.to_thread(media.probe, path)
-        except media.MediaError as exc:
-            raise MediaUndecodable(f"{label} cannot be decoded: {exc}",
-                                   field_name=field_name) from exc
-        if not info.has_audio:
-            raise InvalidArgument(f"{label} has no audio stream", field_name=field_name)
-        if info.duration > MAX_INPUT_SECONDS:
-            raise InvalidArgument(f"{label} is {info.duration:.0f} s long; the limit is "
-                                  f"{MAX_INPUT_SECONDS:.0f} s", field_name=field_name)
-        try:
-            samples = await asyncio.to_thread(media.decode_audio, path, rate, False)
-        except media.MediaError as exc:
-            raise MediaUndecodable(f"{label} cannot be decoded: {exc}",
-                                   field_name=field_name) from exc
+        await probe_audio(path, field_name, label=label, max_seconds=max_seconds)
+        samples = await decode_audio_input(path, field_name, rate, mono=False, label=label)
     planar = mixing.match_channels(samples, channels)
     seconds = planar.shape[-1] / rate
     if seconds <= 0 or not np.any(planar):

@@ -113,7 +113,7 @@ def cue_sheet(plan: MedleyPlan, levels: Sequence[PartLevel], written: WrittenAud
             "part_output_range": _pair(part.part_output_range),
             "source_bpm": round(part.source_bpm, 3), "tempo_ratio": round(part.tempo_ratio, 5),
             "beat_multiplier": part.beat_multiplier,
-            "part_lufs": round(loudness_or_floor(level.loudness_lufs), 2),
+            "part_lufs": round(loudness.reportable(level.loudness_lufs), 2),
             "gain_db": round(level.gain_db, 2),
             "fade_in_s": round(part.fade_in, 4), "fade_out_s": round(part.fade_out, 4),
             "crossfade_bars": plan.crossfade_bars})
@@ -122,15 +122,11 @@ def cue_sheet(plan: MedleyPlan, levels: Sequence[PartLevel], written: WrittenAud
         "transition": plan.transition.value, "bpm": round(plan.bpm, 4),
         "beats_per_bar": plan.beats_per_bar, "crossfade_bars": plan.crossfade_bars,
         "duration": round(written.duration, 6),
-        "integrated_lufs": round(loudness_or_floor(written.integrated_lufs), 2),
-        "true_peak_dbtp": round(loudness_or_floor(written.true_peak_dbtp), 2),
+        "integrated_lufs": round(loudness.reportable(written.integrated_lufs), 2),
+        "true_peak_dbtp": round(loudness.reportable(written.true_peak_dbtp), 2),
         "songs": songs,
         "beats": [round(float(t), 6) for t in plan.beats],
         "downbeats": [round(float(t), 6) for t in plan.downbeats]}
-
-
-def loudness_or_floor(value: float) -> float:
-    return value if math.isfinite(value) else -200.0
 
 
 async def render_medley(plan: MedleyPlan, songs: Sequence[SongAudio], rate: int,

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 
 import grpc
 
+from mediamesh.audio import loudness
 from mediamesh.errors import InvalidArgument
 from mediamesh.grpc_server import ServiceBinding
 from mediamesh.media_inputs import is_still_image, probe_picture
@@ -21,7 +22,7 @@ from services.compose.animated_preview import (
     PreviewSpec,
     render_preview,
 )
-from services.compose.audio_io import finite, load_audio, write_mastered
+from services.compose.audio_io import load_audio, write_mastered
 from services.compose.audio_mix import clip_samples, mix_clips
 from services.compose.audio_requests import (
     MIN_SONG_SECONDS,
@@ -90,7 +91,8 @@ class ComposeServicer(compose_pb2_grpc.ComposeServiceServicer):
             yield compose_pb2.MixAudioEvent(progress=progress(
                 clip.index, total, "decode", f"decoding {clip.label}"))
             source = await load_audio(self.ctx.store, clip.source, f"clips[{clip.index}].source",
-                                      clip.label, spec.rate, spec.channels)
+                                      clip.label, spec.rate, spec.channels,
+                                      self.ctx.settings.max_song_seconds)
             check_clip(clip, source.shape[-1] / spec.rate)
             audio.append(await asyncio.to_thread(clip_samples, clip, source, spec.rate))
         yield compose_pb2.MixAudioEvent(progress=progress(len(audio), total, "mix"))
@@ -107,8 +109,8 @@ class ComposeServicer(compose_pb2_grpc.ComposeServiceServicer):
             finish()
             yield compose_pb2.MixAudioEvent(result=compose_pb2.MixAudioResult(
                 output=media_ref(output, mime_for(output)), duration=written.duration,
-                integrated_lufs=finite(written.integrated_lufs),
-                true_peak_dbtp=finite(written.true_peak_dbtp)))
+                integrated_lufs=loudness.reportable(written.integrated_lufs),
+                true_peak_dbtp=loudness.reportable(written.true_peak_dbtp)))
 
     async def RenderMedley(self, request: compose_pb2.RenderMedleyRequest,  # noqa: N802
                            context: grpc.aio.ServicerContext
@@ -121,7 +123,8 @@ class ComposeServicer(compose_pb2_grpc.ComposeServiceServicer):
             yield compose_pb2.RenderMedleyEvent(progress=progress(
                 i, count, "decode", f"decoding {label}"))
             samples = await load_audio(self.ctx.store, song.audio, f"songs[{i}].audio", label,
-                                       MEDLEY_RATE, MEDLEY_CHANNELS, MIN_SONG_SECONDS)
+                                       MEDLEY_RATE, MEDLEY_CHANNELS,
+                                       self.ctx.settings.max_song_seconds, MIN_SONG_SECONDS)
             planned = song_input(i, label, song, samples, MEDLEY_RATE, spec.full_songs)
             lo, hi = excerpt_bounds(planned, spec.options)
             keep = samples[:, int(lo * MEDLEY_RATE):int(hi * MEDLEY_RATE)].copy()
@@ -159,8 +162,8 @@ def _medley_result(item: MedleyResult, parts: Sequence[PartPlan], output: Stored
     written = item.written
     result = compose_pb2.RenderMedleyResult(
         output=media_ref(output, mime_for(output)), cue_sheet=media_ref(cue, mime_for(cue)),
-        duration=written.duration, integrated_lufs=finite(written.integrated_lufs),
-        true_peak_dbtp=finite(written.true_peak_dbtp), bpm=bpm)
+        duration=written.duration, integrated_lufs=loudness.reportable(written.integrated_lufs),
+        true_peak_dbtp=loudness.reportable(written.true_peak_dbtp), bpm=bpm)
     if plot is not None:
         result.plot.CopyFrom(media_ref(plot, mime_for(plot)))
     for part, level in zip(parts, item.levels):
