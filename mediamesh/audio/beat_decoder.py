@@ -5,9 +5,11 @@ over several meters has ~10x the states and would cost more than the whole rest 
 pipeline:
 1. Beats: a bar-pointer HMM (Krebs, Böck & Widmer 2015) over (beat interval tau, position
    within the beat). The position advances one frame per frame; only at a beat boundary may
-   the tempo change, with probability exp(-lambda |tau_new / tau_old - 1|). So the Viterbi
-   update is a shift of the state vector plus a (tempi x tempi) max at the boundaries, and
-   the back-pointers are stored only for the boundary states (frames x tempi, int16).
+   the tempo change, with probability exp(-lambda |tau_new / tau_old - 1|). Inside a beat
+   the path just moves along, so Viterbi needs one score per (frame a beat begins, tempo),
+   with the observations of a whole beat from running sums, and a (tempi x tempi) max per
+   frame; as no beat is shorter than the fastest interval, that many frames are updated in
+   one vectorised step. Back-pointers: frames x tempi, int16.
 2. Bars: an HMM over the tracked beats with states (meter, position in bar); each beat
    observes its downbeat activation. The best path over all allowed meters gives the meter,
    and a meter's score margin over the next best gives its confidence.
@@ -16,6 +18,7 @@ Inputs are per-frame probabilities at `fps`: beat (downbeats included) and downb
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -60,11 +63,9 @@ def _intervals(fps: float, min_bpm: float, max_bpm: float, num: int) -> np.ndarr
 @dataclass(frozen=True)
 class _BeatSpace:
     taus: np.ndarray  # beat interval per tempo, frames
+    beat_len: np.ndarray  # per tempo: the first frames of the interval that are "beat"
     first: np.ndarray  # state index of position 0 per tempo
-    last: np.ndarray  # state index of the last position per tempo
-    prev: np.ndarray  # predecessor of every state (first states: unused)
     tau_of: np.ndarray  # tempo index of every state
-    beat_state: np.ndarray  # bool: within the first 1/observation_lambda of the beat
     log_trans: np.ndarray  # (from tempo, to tempo)
 
 
@@ -72,55 +73,82 @@ class _BeatSpace:
 def _beat_space(cfg: DecoderConfig) -> _BeatSpace:
     taus = _intervals(cfg.fps, cfg.min_bpm, cfg.max_bpm, cfg.num_tempi)
     first = np.concatenate([[0], np.cumsum(taus)[:-1]])
-    last = first + taus - 1
-    n = int(taus.sum())
     tau_of = np.repeat(np.arange(len(taus)), taus)
-    position = np.arange(n) - first[tau_of]
-    prev = np.arange(n) - 1
-    beat_state = position < np.maximum(1, taus[tau_of] // cfg.observation_lambda)
+    beat_len = np.maximum(1, taus // cfg.observation_lambda)
     ratio = taus[None, :] / taus[:, None]
     log_trans = -cfg.transition_lambda * np.abs(ratio - 1.0)
     log_trans -= np.logaddexp.reduce(log_trans, axis=1, keepdims=True)
-    return _BeatSpace(taus, first, last, prev, tau_of, beat_state, log_trans)
+    return _BeatSpace(taus, beat_len, first, tau_of, log_trans)
+
+
+def _cumulative(obs: np.ndarray, pad: int) -> np.ndarray:
+    """Running sums of per-frame log observations (float64), with `pad` frames of nothing
+    before frame 0: the sum over frames [a, b) is out[b + pad] - out[a + pad]."""
+    return np.concatenate([np.zeros(pad + 1), np.cumsum(obs, dtype=np.float64)])
 
 
 def _track_beats(beat_act: np.ndarray, cfg: DecoderConfig) -> tuple[np.ndarray, float]:
     """Viterbi over the beat space: frames where the best path enters a beat, and its
-    mean log-likelihood per frame."""
+    mean log-likelihood per frame.
+
+    Within a beat the path only moves along, so the whole lattice reduces to one score per
+    (beat entry frame t, tempo j): E[t, j] = max_i E[t - tau_i, i] + beat_i(t - tau_i) +
+    trans[i, j], with beat_i the observations summed over a beat (cumulative sums). Every
+    lag is at least the shortest interval, so a block of that many frames is computed in
+    one vectorised step: ~50x fewer Python iterations than a frame-by-frame update, and the
+    same path (the lattice and its scores are those of the frame-by-frame update)."""
     space = _beat_space(cfg)
     lam = cfg.observation_lambda
-    obs_beat = np.log(np.clip(beat_act, EPS, 1.0)).astype(np.float32)
-    obs_none = np.log(np.clip((1.0 - beat_act) / (lam - 1), EPS, 1.0)).astype(np.float32)
-    n_frames = len(beat_act)
-    k = len(space.taus)
-    delta = np.where(space.beat_state, obs_beat[0], obs_none[0]).astype(np.float32)
-    delta -= np.log(len(delta))
+    obs_beat = np.log(np.clip(beat_act, EPS, 1.0))
+    obs_none = np.log(np.clip((1.0 - beat_act) / (lam - 1), EPS, 1.0))
+    n_frames, k = len(beat_act), len(space.taus)
+    taus = space.taus
+    beat_len = space.beat_len
+    pad = int(taus.max())
+    cum_beat, cum_none = _cumulative(obs_beat, pad), _cumulative(obs_none, pad)
+
+    def interval_score(entry: np.ndarray, tempo: np.ndarray, end: int | None = None
+                       ) -> np.ndarray:
+        """Observations of beats of `tempo` entered at frames `entry` (>= -pad), summed
+        up to their last frame (or to frame `end`, exclusive)."""
+        a = entry + pad
+        stop = a + taus[tempo] if end is None else np.full_like(a, end + pad)
+        split = np.minimum(a + beat_len[tempo], stop)
+        return cum_beat[split] - cum_beat[a] + cum_none[stop] - cum_none[split]
+
+    # entry[t + pad, j]: best score of entering a beat of tempo j at frame t; before frame 0
+    # the path may be anywhere inside a beat, uniformly
+    start = -math.log(int(taus.sum()))
+    entry = np.full((n_frames + pad, k), -np.inf)
+    for j, tau in enumerate(taus):
+        entry[pad - tau + 1:pad + 1, j] = start
     back = np.zeros((n_frames, k), np.int16)
-    is_beat = space.beat_state
-    trans = space.log_trans.astype(np.float32)
-    for t in range(1, n_frames):
-        ends = delta[space.last]
-        cand = ends[:, None] + trans
-        best = np.argmax(cand, axis=0)
-        shifted = np.empty_like(delta)
-        shifted[1:] = delta[:-1]
-        shifted[space.first] = cand[best, np.arange(k)]
+    into = np.ascontiguousarray(space.log_trans.T)  # (to tempo, from tempo)
+    tempi = np.arange(k)
+    block = int(taus.min())
+    for t0 in range(1, n_frames, block):
+        t = np.arange(t0, min(t0 + block, n_frames))
+        source = t[:, None] - taus[None, :]  # (frames, from tempo): where that beat began
+        ends = entry[source + pad, tempi[None, :]] + interval_score(source, tempi[None, :])
+        cand = ends[:, None, :] + into[None, :, :]  # (frames, to, from)
+        best = np.argmax(cand, axis=2)
         back[t] = best
-        delta = shifted + np.where(is_beat, obs_beat[t], obs_none[t])
-    state = int(np.argmax(delta))
-    score = float(delta[state]) / max(1, n_frames)
+        entry[t + pad] = np.take_along_axis(cand, best[:, :, None], axis=2)[:, :, 0]
+    # the last frame: every (tempo, position) state, in the state space's order
+    position = np.arange(int(taus.sum())) - space.first[space.tau_of]
+    began = n_frames - 1 - position
+    final = entry[began + pad, space.tau_of] + interval_score(began, space.tau_of, n_frames)
+    state = int(np.argmax(final))
+    score = float(final[state]) / max(1, n_frames)
     starts: list[int] = []
-    t = n_frames - 1
+    tempo = int(space.tau_of[state])
+    t = int(began[state])
     while t >= 0:
-        tempo = int(space.tau_of[state])
-        position = state - int(space.first[tempo])
-        t -= position  # jump to where this beat started
-        if t < 0:
-            break
         starts.append(t)
-        prev_tempo = int(back[t, tempo]) if t > 0 else tempo
-        state = int(space.last[prev_tempo])
-        t -= 1
+        if t == 0:
+            break
+        tempo = int(back[t, tempo])
+        t -= int(taus[tempo])
     return np.array(starts[::-1], dtype=np.int64), score
 
 

@@ -109,3 +109,50 @@ def test_decoder_on_noise_reports_little() -> None:
     acts = np.random.default_rng(0).uniform(0, 0.02, (3000, 2)).astype(np.float32)
     est = beat_decoder.decode(acts)
     assert len(est.beats) == 0 and est.confidence == 0.0
+
+
+def frame_by_frame_viterbi(beat_act: np.ndarray, cfg: beat_decoder.DecoderConfig
+                           ) -> tuple[np.ndarray, float]:
+    """The textbook update over every (tempo, position) state, one frame at a time: the
+    oracle for the decoder's block-wise recursion."""
+    taus = beat_decoder._intervals(cfg.fps, cfg.min_bpm, cfg.max_bpm, cfg.num_tempi)
+    first = np.concatenate([[0], np.cumsum(taus)[:-1]])
+    last = first + taus - 1
+    tau_of = np.repeat(np.arange(len(taus)), taus)
+    position = np.arange(int(taus.sum())) - first[tau_of]
+    is_beat = position < np.maximum(1, taus[tau_of] // cfg.observation_lambda)
+    ratio = taus[None, :] / taus[:, None]
+    trans = -cfg.transition_lambda * np.abs(ratio - 1.0)
+    trans -= np.logaddexp.reduce(trans, axis=1, keepdims=True)
+    on = np.log(np.clip(beat_act, beat_decoder.EPS, 1.0))
+    off = np.log(np.clip((1.0 - beat_act) / (cfg.observation_lambda - 1), beat_decoder.EPS, 1))
+    delta = np.where(is_beat, on[0], off[0]) - np.log(len(tau_of))
+    back = np.zeros((len(beat_act), len(taus)), np.int64)
+    for t in range(1, len(beat_act)):
+        cand = delta[last][:, None] + trans
+        back[t] = np.argmax(cand, axis=0)
+        shifted = np.concatenate([[0.0], delta[:-1]])
+        shifted[first] = cand[back[t], np.arange(len(taus))]
+        delta = shifted + np.where(is_beat, on[t], off[t])
+    state = int(np.argmax(delta))
+    starts, t, tempo = [], len(beat_act) - 1 - int(position[state]), int(tau_of[state])
+    while t >= 0:
+        starts.append(t)
+        tempo = int(back[t, tempo]) if t > 0 else tempo
+        t -= int(taus[tempo]) if t > 0 else 1
+    return np.array(starts[::-1]), float(delta.max()) / len(beat_act)
+
+
+@pytest.mark.parametrize("seed", [0, 2, 7])
+def test_blockwise_viterbi_finds_the_frame_by_frame_path(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    truth = render_song(seed, 8000).truth
+    acts = truth_activations(truth.beats[:60], truth.positions[:60],
+                             int((truth.beats[59] + 1) * spectral.FPS), rng, noise=0.6)
+    beat_act = acts[:, 0]
+    beat_act[rng.integers(0, len(beat_act), 40)] = rng.uniform(0.3, 1.0, 40)  # false peaks
+    cfg = beat_decoder.DecoderConfig()
+    frames, score = beat_decoder._track_beats(beat_act, cfg)
+    want_frames, want_score = frame_by_frame_viterbi(beat_act.astype(np.float64), cfg)
+    np.testing.assert_array_equal(frames, want_frames)
+    assert score == pytest.approx(want_score, rel=1e-6)  # float32 activations
