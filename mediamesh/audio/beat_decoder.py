@@ -127,13 +127,13 @@ def _track_beats(beat_act: np.ndarray, cfg: DecoderConfig) -> tuple[np.ndarray, 
     tempi = np.arange(k)
     block = int(taus.min())
     for t0 in range(1, n_frames, block):
-        t = np.arange(t0, min(t0 + block, n_frames))
-        source = t[:, None] - taus[None, :]  # (frames, from tempo): where that beat began
+        now = np.arange(t0, min(t0 + block, n_frames))
+        source = now[:, None] - taus[None, :]  # (frames, from tempo): where that beat began
         ends = entry[source + pad, tempi[None, :]] + interval_score(source, tempi[None, :])
         cand = ends[:, None, :] + into[None, :, :]  # (frames, to, from)
         best = np.argmax(cand, axis=2)
-        back[t] = best
-        entry[t + pad] = np.take_along_axis(cand, best[:, :, None], axis=2)[:, :, 0]
+        back[now] = best
+        entry[now + pad] = np.take_along_axis(cand, best[:, :, None], axis=2)[:, :, 0]
     # the last frame: every (tempo, position) state, in the state space's order
     position = np.arange(int(taus.sum())) - space.first[space.tau_of]
     began = n_frames - 1 - position
