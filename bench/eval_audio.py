@@ -29,7 +29,7 @@ from mediamesh import media
 from mediamesh.audio import beat_decoder, spectral
 from mediamesh.models import beat_tcn
 from mediamesh.synth.songs import SongTruth, render_song
-from services.audio import chorus
+from services.audio import bars, chorus
 
 RESULTS = Path(__file__).parent / "results"
 EVAL_RATE = 44_100
@@ -140,7 +140,7 @@ def librosa_tracker(path: Path) -> Tracked:
 
 def detect_chorus(spectrum: np.ndarray, beats: np.ndarray, positions: np.ndarray,
                   meter: int) -> tuple[float, float]:
-    found = chorus.detect(spectrum, beats, positions, meter)
+    found = chorus.detect(bars.FrameFeatures.of(spectrum), beats, positions, meter)
     return found.chorus.start, found.chorus.end
 
 

@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     grpc_max_message_bytes: int = Field(64 * 1024 * 1024, ge=4 * 1024 * 1024)
     # longest input AnalyzeRhythm / DetectChorus / MixAudio / RenderMedley accept (from headers)
     max_song_seconds: float = Field(20 * 60.0, gt=0)
+    # per-song analysis the audio service keeps between AnalyzeRhythm and DetectChorus
+    # (~12 MB per 3-minute song); 0 turns the cache off
+    analysis_cache_mb: int = Field(256, ge=0)
     triton_timeout_s: float = Field(30.0, gt=0)
     triton_retries: int = Field(4, ge=0)
     shutdown_grace_s: float = Field(10.0, ge=0)

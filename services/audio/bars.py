@@ -3,7 +3,7 @@
 Stages, each a plain function over numpy arrays: `beat_harmony` (how much the harmony moves
 at each beat), `rephase` and `pair_bars` (repair the tracker's downbeat phase and meter from
 it), `bar_grid` (downbeats -> bar edges, extra and missed downbeats repaired) and
-`bar_features` (spectrogram -> chroma per beat slot, timbre, loudness and drum activity per
+`bar_features` (FrameFeatures -> chroma per beat slot, timbre, loudness and drum activity per
 bar).
 """
 from __future__ import annotations
@@ -29,6 +29,37 @@ class BarGrid:
     @property
     def bars(self) -> int:
         return len(self.edges) - 1
+
+
+@dataclass(frozen=True)
+class FrameFeatures:
+    """What structure analysis reads of a spectrogram, per frame (spectral.FPS). The band
+    sums are linear in the magnitudes, so their mean over any span equals the bands of the
+    span's mean spectrum: ~6x smaller than the spectrogram, and enough to keep per song
+    between the rhythm and the chorus requests."""
+    notes: np.ndarray  # (frames, semitones) magnitudes @ pitch_filterbank()
+    bands: np.ndarray  # (frames, bands) magnitudes @ spectral.filterbank()
+    level: np.ndarray  # (frames,) mean magnitude
+    power: np.ndarray  # (frames,) mean squared magnitude
+    rise: np.ndarray  # (frames,) mean rise of the log spectrum since the previous frame
+
+    @classmethod
+    def of(cls, spectrum: np.ndarray) -> FrameFeatures:
+        """From `spectral.spectrogram` magnitudes (frames, FRAME // 2 + 1)."""
+        coarse = np.log1p(100.0 * spectrum[:, ::8])
+        rise = np.maximum(np.diff(coarse, axis=0, prepend=coarse[:1]), 0).mean(axis=1)
+        bins = spectrum.shape[1]
+        return cls(spectrum @ pitch_filterbank(), spectrum @ spectral.filterbank(),
+                   spectrum.mean(axis=1), np.einsum("ij,ij->i", spectrum, spectrum) / bins,
+                   rise.astype(np.float32))
+
+    def __len__(self) -> int:
+        return len(self.level)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(a.nbytes for a in (self.notes, self.bands, self.level, self.power,
+                                      self.rise))
 
 
 def bar_grid(beats: np.ndarray, positions: np.ndarray, beats_per_bar: int,
@@ -89,16 +120,18 @@ class BeatHarmony:
     onset: np.ndarray
 
 
-def beat_harmony(spectrum: np.ndarray, beats: np.ndarray) -> BeatHarmony:
+def beat_harmony(frames: FrameFeatures, beats: np.ndarray) -> BeatHarmony:
     n = len(beats)
     if n < 2:
         return BeatHarmony(np.zeros(n), np.zeros(n))
-    frames = len(spectrum)
-    idx = np.clip(np.round(np.asarray(beats, float) * spectral.FPS).astype(int), 0, frames - 1)
-    mags = _span_means(spectrum, idx, np.append(idx[1:], 2 * idx[-1] - idx[-2]))
-    pitch = chroma(mags)
+    count = len(frames)
+    idx = np.clip(np.round(np.asarray(beats, float) * spectral.FPS).astype(int), 0, count - 1)
+    stops = np.append(idx[1:], 2 * idx[-1] - idx[-2])
+    notes = _span_means(frames.notes, idx, stops)
+    pitch = chroma(notes)
     change = np.concatenate([[0.0], 1.0 - (pitch[1:] * pitch[:-1]).sum(axis=1)])
-    bands = np.log(mags @ pitch_filterbank() + 1e-9 + 1e-3 * float(mags.mean()))
+    level = float(_span_means(frames.level[:, None], idx, stops).mean())
+    bands = np.log(notes + 1e-9 + 1e-3 * level)
     onset = np.concatenate([[0.0], np.maximum(np.diff(bands, axis=0), 0.0).mean(axis=1)])
     return BeatHarmony(change, onset)
 
@@ -198,10 +231,10 @@ def pitch_filterbank() -> np.ndarray:
     return fb.astype(np.float32)
 
 
-def chroma(magnitudes: np.ndarray) -> np.ndarray:
-    """(rows, FRAME // 2 + 1) magnitudes -> (rows, 12) pitch classes (C = 0), log-compressed
-    relative to each row's strongest class, zero-mean and L2-normalised."""
-    notes = magnitudes @ pitch_filterbank()
+def chroma(notes: np.ndarray) -> np.ndarray:
+    """(rows, semitones) band magnitudes (`pitch_filterbank`) -> (rows, 12) pitch classes
+    (C = 0), log-compressed relative to each row's strongest class, zero-mean and
+    L2-normalised."""
     midi = np.arange(MIDI_LO, MIDI_HI + 1)
     classes = np.zeros((len(notes), 12), np.float64)
     for pc in range(12):
@@ -219,15 +252,15 @@ def _slot_edges(grid: BarGrid, slots: int, frames: int) -> np.ndarray:
     return np.clip(idx, 0, frames)
 
 
-def _span_means(spectrum: np.ndarray, starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
-    """(spans, bins) mean magnitude of frames starts[i] .. stops[i] (at least one frame).
-    A loop of slice sums: np.add.reduceat along axis 0 is ten times slower here."""
-    frames = len(spectrum)
-    out = np.empty((len(starts), spectrum.shape[1]), np.float32)
+def _span_means(rows: np.ndarray, starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
+    """(spans, columns) mean of rows starts[i] .. stops[i] (at least one row). A loop of
+    slice sums: np.add.reduceat along axis 0 is ten times slower here."""
+    count = len(rows)
+    out = np.empty((len(starts), rows.shape[1]), np.float32)
     for i, (a, b) in enumerate(zip(starts, stops)):
-        a = min(max(int(a), 0), frames - 1)
-        b = min(max(int(b), a + 1), frames)
-        out[i] = spectrum[a:b].mean(axis=0)
+        a = min(max(int(a), 0), count - 1)
+        b = min(max(int(b), a + 1), count)
+        out[i] = rows[a:b].mean(axis=0)
     return out
 
 
@@ -240,26 +273,21 @@ def _segment_means(x: np.ndarray, starts: np.ndarray) -> np.ndarray:
     return ((csum[hi] - csum[lo]) / (hi - lo).reshape((-1,) + (1,) * (x.ndim - 1)))
 
 
-def bar_features(spectrum: np.ndarray, grid: BarGrid) -> BarFeatures:
-    """Per-bar features from `spectral.spectrogram` magnitudes (frames at spectral.FPS).
-    Chroma keeps one slot per beat so the order of notes inside a bar counts."""
+def bar_features(frames: FrameFeatures, grid: BarGrid) -> BarFeatures:
+    """Per-bar features from a song's FrameFeatures. Chroma keeps one slot per beat so the
+    order of notes inside a bar counts."""
     slots = grid.beats_per_bar
-    frames = len(spectrum)
-    edges = _slot_edges(grid, slots, frames)
-    slot_mag = _span_means(spectrum, edges[:-1], edges[1:])
-    bars = grid.bars
-    pitch = chroma(slot_mag).reshape(bars, slots, 12)
-    bands = np.log(slot_mag @ spectral.filterbank() + 1e-5)
+    edges = _slot_edges(grid, slots, len(frames))
+    pitch = chroma(_span_means(frames.notes, edges[:-1], edges[1:])).reshape(grid.bars,
+                                                                             slots, 12)
+    bands = np.log(_span_means(frames.bands, edges[:-1], edges[1:]) + 1e-5)
     mfcc = scipy.fft.dct(bands, type=2, norm="ortho", axis=1)[:, 1:14]
-    timbre = mfcc.reshape(bars, slots, -1).mean(axis=1)
-    power = np.einsum("ij,ij->i", spectrum, spectrum) / spectrum.shape[1]
-    loud = 10 * np.log10(_segment_means(power[:, None], edges[::slots])[:, 0] + 1e-10)
-    coarse = np.log1p(100.0 * spectrum[:, ::8])
+    timbre = mfcc.reshape(grid.bars, slots, -1).mean(axis=1)
+    loud = 10 * np.log10(_segment_means(frames.power[:, None], edges[::slots])[:, 0] + 1e-10)
     # a frame sees an onset half a window before its centre: move the rise to the onset, so
     # the crash on a chorus downbeat does not count in the bar before
     lead = spectral.FRAME // 2 // spectral.HOP
-    rise = np.maximum(np.diff(coarse, axis=0), 0).mean(axis=1)
-    flux = np.concatenate([np.zeros(1 + lead), rise])[:len(coarse)]
+    flux = np.concatenate([np.zeros(lead), frames.rise])[:len(frames)]
     activity = _segment_means(flux[:, None], edges[::slots])[:, 0]
     return BarFeatures(pitch.astype(np.float32), timbre.astype(np.float32),
                        loud.astype(np.float32), activity.astype(np.float32))

@@ -154,18 +154,18 @@ class _Snap:
         return first, max(stop, first + 1) if first < len(self.downbeats) else first + 1
 
 
-def detect(spectrum: np.ndarray, beats: np.ndarray, positions: np.ndarray, beats_per_bar: int,
+def detect(frames: bars.FrameFeatures, beats: np.ndarray, positions: np.ndarray, beats_per_bar: int,
            *, min_duration: float = 0, max_duration: float = 0, max_alternatives: int = 3
            ) -> ChorusAnalysis:
     """The chorus, up to `max_alternatives` other candidates (best first) and the sections
-    of a song. `spectrum` is `spectral.spectrogram(mono)`; `beats` in seconds with
+    of a song. `frames` is `bars.FrameFeatures.of(spectral.spectrogram(mono))`; `beats` in seconds with
     `positions` 1-based in the bar (1 = downbeat). `min_duration`/`max_duration` (seconds,
     0 = defaults) bound the chorus. Times are snapped to the given downbeats and bars
     counted from the first of them (Beat.bar). Of the chorus's blocks, the first that fits
     the bounds is the chorus and the others lead the alternatives. Never fails on odd
     input: a song without repeats gets a low-confidence (< 0.5) chorus on its loudest and
     busiest section, fitted to the bounds."""
-    duration = max(len(spectrum) - 1, 1) / spectral.FPS
+    duration = max(len(frames) - 1, 1) / spectral.FPS
     lo = min_duration or DEFAULT_MIN_DURATION
     hi = max(max_duration or DEFAULT_MAX_DURATION, lo)
     beats = np.asarray(beats, float)
@@ -174,13 +174,13 @@ def detect(spectrum: np.ndarray, beats: np.ndarray, positions: np.ndarray, beats
         positions = np.zeros(len(beats), int)  # no usable bar positions
     inside = (beats >= 0) & (beats < duration)
     beats, positions = beats[inside], positions[inside]
-    harmony = bars.beat_harmony(spectrum, beats)
+    harmony = bars.beat_harmony(frames, beats)
     phased = bars.rephase(harmony.change, positions, beats_per_bar)
     phased, meter = bars.pair_bars(harmony, beats, phased, beats_per_bar)
     grid = bars.bar_grid(beats, phased, meter, duration)
     snap = _Snap(beats, positions, grid, duration)
     times = grid.edges
-    feats = bars.bar_features(spectrum, grid)
+    feats = bars.bar_features(frames, grid)
     chroma_sim = sections.chroma_similarity(feats.chroma)
     edges = sections.segment(feats) if grid.bars > 1 else np.array([0, grid.bars])
     edges = sections.split_at_repeats(edges, chroma_sim, feats.loudness)

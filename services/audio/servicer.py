@@ -15,6 +15,8 @@ from mediamesh.protocol import time_range
 from mediamesh.service_runtime import ServiceContext
 from mediamesh.v1 import audio_pb2, audio_pb2_grpc, common_pb2
 from services.audio import chorus, rhythm, speech
+from services.audio.bars import FrameFeatures
+from services.audio.frame_cache import FrameCache, file_digest
 
 ANALYSIS_RATE = 48_000  # BS.1770 is specified at 48 kHz; every input is measured there
 MAX_SECONDS = 4 * 3600
@@ -45,6 +47,17 @@ def _measure(samples: np.ndarray, sections: list[tuple[float, float | None]]
 class AudioServicer(audio_pb2_grpc.AudioServiceServicer):
     def __init__(self, ctx: ServiceContext) -> None:
         self.ctx = ctx
+        self.frames = FrameCache(ctx.settings.analysis_cache_mb << 20)
+
+    async def _transform(self, mono: np.ndarray, digest: str | None
+                         ) -> tuple[np.ndarray, FrameFeatures]:
+        """The song's spectrogram and its FrameFeatures, kept under `digest` (the whole
+        file's) for a DetectChorus that follows."""
+        spectrum = await asyncio.to_thread(spectral.spectrogram, mono)
+        frames = await asyncio.to_thread(FrameFeatures.of, spectrum)
+        if digest is not None:
+            self.frames.put(digest, frames)
+        return spectrum, frames
 
     async def AnalyzeLoudness(self, request: audio_pb2.AnalyzeLoudnessRequest,  # noqa: N802
                               context: grpc.aio.ServicerContext
@@ -65,16 +78,19 @@ class AudioServicer(audio_pb2_grpc.AudioServiceServicer):
                             context: grpc.aio.ServicerContext
                             ) -> audio_pb2.AnalyzeRhythmResponse:
         options = rhythm.RhythmOptions.from_request(request)
-        start, end = time_range(request.range) if request.HasField("range") else (0.0, None)
+        whole = not request.HasField("range")
+        start, end = (0.0, None) if whole else time_range(request.range)
         async with self.ctx.store.local_file(request.audio, "audio") as path:
             info = await probe_audio(path, "audio", min_seconds=rhythm.MIN_SECONDS,
                                      max_seconds=self.ctx.settings.max_song_seconds)
             span = None if end is None else end - start
             mono = await decode_audio_input(path, "audio", spectral.RATE, start=start,
                                             duration=span)
+            digest = await asyncio.to_thread(file_digest, path) if whole else None
         rhythm.check_audible(mono, "audio")
+        spectrum, _ = await self._transform(mono, digest)
         reply = await rhythm.analyze(self.ctx.triton, mono, options, start,
-                                     info.duration or len(mono) / spectral.RATE)
+                                     info.duration or len(mono) / spectral.RATE, spectrum)
         reply.audio.CopyFrom(request.audio)
         return reply
 
@@ -91,26 +107,40 @@ class AudioServicer(audio_pb2_grpc.AudioServiceServicer):
             raise InvalidArgument("rhythm.beats and rhythm.beat_positions differ in length: "
                                   "pass an AnalyzeRhythm response unchanged",
                                   field_name="rhythm")
-        async with self.ctx.store.local_file(request.audio, "audio") as path:
-            info = await probe_audio(path, "audio", min_seconds=rhythm.MIN_SECONDS,
-                                     max_seconds=self.ctx.settings.max_song_seconds)
-            mono = await decode_audio_input(path, "audio", spectral.RATE)
-        rhythm.check_audible(mono, "audio")
-        spectrum = await asyncio.to_thread(spectral.spectrogram, mono)
-        duration = info.duration or len(mono) / spectral.RATE
-        if grid is None or len(grid.beats) < 4:
-            grid = await rhythm.analyze(self.ctx.triton, mono, rhythm.RhythmOptions.default(),
-                                        0.0, duration, spectrum)
-            grid.audio.CopyFrom(request.audio)
+        if grid is not None and len(grid.beats) < 4:
+            grid = None  # too few beats to build bars on: track the song here
+        frames, grid, duration = await self._chorus_inputs(request.audio, grid)
         positions = np.array([b.position_in_bar for b in grid.beat_positions], np.int64)
         analysis = await asyncio.to_thread(
-            chorus.detect, spectrum, np.array(grid.beats), positions, grid.beats_per_bar or 4,
+            chorus.detect, frames, np.array(grid.beats), positions, grid.beats_per_bar or 4,
             min_duration=lo, max_duration=hi, max_alternatives=request.max_alternatives)
         reply = chorus.to_response(analysis)
         reply.duration = duration
         reply.audio.CopyFrom(request.audio)
         reply.rhythm.CopyFrom(grid)
         return reply
+
+    async def _chorus_inputs(self, audio: common_pb2.MediaRef,
+                             grid: audio_pb2.AnalyzeRhythmResponse | None
+                             ) -> tuple[FrameFeatures, audio_pb2.AnalyzeRhythmResponse, float]:
+        """The song's FrameFeatures (from the cache when its AnalyzeRhythm left them there),
+        its beat grid (tracked here when the request brings none) and its duration."""
+        async with self.ctx.store.local_file(audio, "audio") as path:
+            info = await probe_audio(path, "audio", min_seconds=rhythm.MIN_SECONDS,
+                                     max_seconds=self.ctx.settings.max_song_seconds)
+            digest = await asyncio.to_thread(file_digest, path)
+            cached = self.frames.get(digest)  # its song passed check_audible to get there
+            if cached is not None and grid is not None:
+                return cached, grid, info.duration or (len(cached) - 1) / spectral.FPS
+            mono = await decode_audio_input(path, "audio", spectral.RATE)
+        rhythm.check_audible(mono, "audio")
+        spectrum, frames = await self._transform(mono, digest)
+        duration = info.duration or len(mono) / spectral.RATE
+        if grid is None:
+            grid = await rhythm.analyze(self.ctx.triton, mono, rhythm.RhythmOptions.default(),
+                                        0.0, duration, spectrum)
+            grid.audio.CopyFrom(audio)
+        return frames, grid, duration
 
     async def DetectSpeech(self, request: audio_pb2.DetectSpeechRequest,  # noqa: N802
                            context: grpc.aio.ServicerContext) -> audio_pb2.DetectSpeechResponse:

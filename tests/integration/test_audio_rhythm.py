@@ -105,6 +105,24 @@ async def test_chorus_of_a_song_with_and_without_a_given_grid(client: MeshClient
     assert list(again.rhythm.beats) == list(found.rhythm.beats)
 
 
+async def test_a_file_replaced_in_place_is_analysed_afresh(client: MeshClient,
+                                                           media_root: Path) -> None:
+    """The chorus step reuses the rhythm step's analysis of the same bytes, never of the
+    same name: a song overwritten between the two steps is analysed as it is now."""
+    ref = common_pb2.MediaRef(uri="rhythm/replaced.wav")
+    old = write_song(media_root, 20013, "replaced.wav")
+    await client.audio.AnalyzeRhythm(audio_pb2.AnalyzeRhythmRequest(audio=ref), timeout=120)
+    new = write_song(media_root, 2, "replaced.wav")
+    write_song(media_root, 2, "other.wav")
+    grid = await client.audio.AnalyzeRhythm(audio_pb2.AnalyzeRhythmRequest(
+        audio=common_pb2.MediaRef(uri="rhythm/other.wav")), timeout=120)
+    found = await client.audio.DetectChorus(audio_pb2.DetectChorusRequest(
+        audio=ref, rhythm=grid), timeout=120)
+    analysed = found.sections[-1].range.end  # how much audio the sections were found in
+    assert abs(old.beats[-1] - new.beats[-1]) > 10  # the two songs tell apart by length
+    assert abs(analysed - new.beats[-1]) < 5, (analysed, new.beats[-1], old.beats[-1])
+
+
 async def test_chorus_bad_inputs(client: MeshClient, media_root: Path) -> None:
     folder = media_root / "rhythm"
     folder.mkdir(parents=True, exist_ok=True)

@@ -14,19 +14,23 @@ SEEDS = (20001, 20013, 20020)  # 3/4; 4/4 with a key change; 6/8 with a key chan
 TOLERANCE = 2.0  # seconds, on both ends of a chorus block
 
 
+def frames_of(mono: np.ndarray) -> bars.FrameFeatures:
+    return bars.FrameFeatures.of(spectral.spectrogram(mono))
+
+
 @pytest.fixture(scope="module")
-def songs() -> dict[int, tuple[Song, np.ndarray]]:
+def songs() -> dict[int, tuple[Song, bars.FrameFeatures]]:
     out = {}
     for seed in SEEDS:
         song = render_song(seed, spectral.RATE)
-        out[seed] = (song, spectral.spectrogram(song.samples.mean(axis=0)))
+        out[seed] = (song, frames_of(song.samples.mean(axis=0)))
     return out
 
 
-def analyse(song: Song, spectrum: np.ndarray, min_duration: float = 0,
+def analyse(song: Song, frames: bars.FrameFeatures, min_duration: float = 0,
             max_duration: float = 0, max_alternatives: int = 3) -> chorus.ChorusAnalysis:
     t = song.truth
-    return chorus.detect(spectrum, np.array(t.beats), np.array(t.positions), t.beats_per_bar,
+    return chorus.detect(frames, np.array(t.beats), np.array(t.positions), t.beats_per_bar,
                          min_duration=min_duration, max_duration=max_duration,
                          max_alternatives=max_alternatives)
 
@@ -38,8 +42,8 @@ def hits(segment: chorus.ChorusSegment, song: Song) -> bool:
 
 @pytest.mark.parametrize("seed", SEEDS)
 def test_chorus_block_found_within_two_seconds(songs, seed: int) -> None:
-    song, spectrum = songs[seed]
-    result = analyse(song, spectrum)
+    song, frames = songs[seed]
+    result = analyse(song, frames)
     assert hits(result.chorus, song), (result.chorus, song.truth.choruses)
     assert result.chorus.confidence > 0.5
     assert result.chorus.label in {s.label for s in result.sections if s.kind == chorus.CHORUS}
@@ -47,8 +51,8 @@ def test_chorus_block_found_within_two_seconds(songs, seed: int) -> None:
 
 @pytest.mark.parametrize("seed", SEEDS)
 def test_sections_tile_the_song_and_chorus_sits_on_downbeats(songs, seed: int) -> None:
-    song, spectrum = songs[seed]
-    result = analyse(song, spectrum)
+    song, frames = songs[seed]
+    result = analyse(song, frames)
     secs = result.sections
     assert secs[0].start == 0.0
     assert secs[-1].end == pytest.approx(result.duration)
@@ -66,9 +70,9 @@ def test_sections_tile_the_song_and_chorus_sits_on_downbeats(songs, seed: int) -
 
 @pytest.mark.parametrize("seed", [20013, 20020])
 def test_transposed_last_chorus_keeps_the_chorus_label(songs, seed: int) -> None:
-    song, spectrum = songs[seed]
+    song, frames = songs[seed]
     assert "key-change" in song.truth.traits
-    result = analyse(song, spectrum)
+    result = analyse(song, frames)
     choruses = [s for s in song.truth.sections if s.kind == "chorus"]
 
     def label_at(t: float) -> str:
@@ -81,8 +85,8 @@ def test_transposed_last_chorus_keeps_the_chorus_label(songs, seed: int) -> None
 
 
 def test_section_structure_of_a_song_with_a_bridge(songs) -> None:
-    song, spectrum = songs[20020]  # intro verse pre chorus bridge verse pre chorus chorus outro
-    result = analyse(song, spectrum)
+    song, frames = songs[20020]  # intro verse pre chorus bridge verse pre chorus chorus outro
+    result = analyse(song, frames)
     downbeats = np.array(song.truth.downbeats)
     truth = [(s.kind, s.label, int(np.argmin(np.abs(downbeats - s.start))))
              for s in song.truth.sections]
@@ -94,8 +98,8 @@ def test_section_structure_of_a_song_with_a_bridge(songs) -> None:
 
 
 def test_repeat_index_counts_each_label(songs) -> None:
-    song, spectrum = songs[20001]
-    result = analyse(song, spectrum)
+    song, frames = songs[20001]
+    result = analyse(song, frames)
     seen: dict[str, int] = {}
     for s in result.sections:
         assert s.repeat_index == seen.get(s.label, 0)
@@ -104,7 +108,7 @@ def test_repeat_index_counts_each_label(songs) -> None:
 
 
 def test_tracker_errors_in_the_grid_do_not_move_the_chorus(songs) -> None:
-    song, spectrum = songs[20013]
+    song, frames = songs[20013]
     t = song.truth
     rng = np.random.default_rng(7)
     beats = np.array(t.beats) + rng.uniform(-0.02, 0.02, len(t.beats))
@@ -115,41 +119,41 @@ def test_tracker_errors_in_the_grid_do_not_move_the_chorus(songs) -> None:
     extra = np.flatnonzero(positions == 1)[2 * len(down) // 3]  # an extra mid-bar downbeat
     beats = np.insert(beats, extra + 2, (beats[extra + 1] + beats[extra + 2]) / 2)
     positions = np.insert(positions, extra + 2, 1)
-    result = chorus.detect(spectrum, beats, positions, t.beats_per_bar)
+    result = chorus.detect(frames, beats, positions, t.beats_per_bar)
     assert hits(result.chorus, song)
     given = beats[positions == 1]  # bars are numbered on the caller's grid, faults and all
     assert result.chorus.start == given[result.chorus.start_bar]
 
 
 def test_downbeats_a_beat_late_are_put_back_where_the_chords_change(songs) -> None:
-    song, spectrum = songs[20013]
+    song, frames = songs[20013]
     t = song.truth
     late = np.roll(np.array(t.positions), 1)  # every "downbeat" is the truth's beat 2
-    harmony = bars.beat_harmony(spectrum, np.array(t.beats))
+    harmony = bars.beat_harmony(frames, np.array(t.beats))
     fixed = bars.rephase(harmony.change, late, t.beats_per_bar)
     np.testing.assert_array_equal(fixed, t.positions)
-    result = chorus.detect(spectrum, np.array(t.beats), late, t.beats_per_bar)
+    result = chorus.detect(frames, np.array(t.beats), late, t.beats_per_bar)
     assert hits(result.chorus, song)
     assert result.chorus.start in set(np.array(t.beats)[late == 1])
 
 
 def test_a_4_4_song_tracked_as_2_4_is_analysed_in_whole_bars(songs) -> None:
-    song, spectrum = songs[20013]
+    song, frames = songs[20013]
     t = song.truth
     beats, positions = np.array(t.beats), np.array(t.positions)
     halves = (positions - 1) % 2 + 1  # every half bar counted as a bar
-    harmony = bars.beat_harmony(spectrum, beats)
+    harmony = bars.beat_harmony(frames, beats)
     paired, meter = bars.pair_bars(harmony, beats, halves, 2)
     assert meter == 4
     np.testing.assert_array_equal(paired, positions)
-    result = chorus.detect(spectrum, beats, halves, 2)
+    result = chorus.detect(frames, beats, halves, 2)
     assert hits(result.chorus, song)
     assert result.chorus.bar_count == 2 * 16  # counted in the caller's (half) bars
 
 
 def test_max_duration_trims_the_chorus_to_whole_bars(songs) -> None:
-    song, spectrum = songs[20013]
-    result = analyse(song, spectrum, min_duration=5.0, max_duration=12.0)
+    song, frames = songs[20013]
+    result = analyse(song, frames, min_duration=5.0, max_duration=12.0)
     c = result.chorus
     assert c.end - c.start <= 12.0
     assert any(abs(c.start - s) <= TOLERANCE for s, _ in song.truth.choruses)
@@ -182,7 +186,7 @@ def _chord_song(bars: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarra
 
 def test_song_without_repeats_gets_low_confidence_and_still_a_segment() -> None:
     mono, beats, positions = _chord_song(48, seed=3)
-    result = chorus.detect(spectral.spectrogram(mono), beats, positions, 4)
+    result = chorus.detect(frames_of(mono), beats, positions, 4)
     assert result.chorus.confidence < 0.5
     assert result.chorus.bar_count >= 1 and result.chorus.end > result.chorus.start
     labels = [s.label for s in result.sections]
@@ -192,7 +196,7 @@ def test_song_without_repeats_gets_low_confidence_and_still_a_segment() -> None:
 
 def test_noise_without_beats_still_answers() -> None:
     noise = np.random.default_rng(1).standard_normal(30 * spectral.RATE).astype(np.float32)
-    result = chorus.detect(spectral.spectrogram(noise * 0.1), np.zeros(0), np.zeros(0), 4)
+    result = chorus.detect(frames_of(noise * 0.1), np.zeros(0), np.zeros(0), 4)
     assert result.chorus.confidence < 0.5
     assert result.chorus.end > result.chorus.start
     assert result.sections[0].start == 0.0
@@ -201,12 +205,12 @@ def test_noise_without_beats_still_answers() -> None:
 
 def test_noise_keeps_the_trackers_downbeats_and_stays_inside_the_audio() -> None:
     noise = np.random.default_rng(2).standard_normal(30 * spectral.RATE).astype(np.float32)
-    spectrum = spectral.spectrogram(noise * 0.1)
+    frames = frames_of(noise * 0.1)
     beats = np.arange(0.0, 60.0, 0.5)  # a grid running past the end of the audio
     positions = np.arange(len(beats)) % 4 + 1
-    harmony = bars.beat_harmony(spectrum, beats)
+    harmony = bars.beat_harmony(frames, beats)
     np.testing.assert_array_equal(bars.rephase(harmony.change, positions, 4), positions)
-    result = chorus.detect(spectrum, beats, positions, 4)
+    result = chorus.detect(frames, beats, positions, 4)
     assert result.chorus.end <= result.duration
     assert result.chorus.start in set(beats[positions == 1])
     assert result.chorus.confidence < 0.5
@@ -220,8 +224,8 @@ def test_bar_grid_repairs_an_extra_and_a_missed_downbeat() -> None:
 
 
 def test_to_response_fills_the_messages(songs) -> None:
-    song, spectrum = songs[20001]
-    result = analyse(song, spectrum, max_alternatives=2)
+    song, frames = songs[20001]
+    result = analyse(song, frames, max_alternatives=2)
     reply = chorus.to_response(result)
     assert isinstance(reply, audio_pb2.DetectChorusResponse)
     assert reply.chorus.range.start == result.chorus.start
