@@ -3,6 +3,11 @@
 The network runs on Triton in fixed-size chunks: each chunk carries RECEPTIVE_HALF frames of
 context on both sides, so the stitched activations equal a whole-song run, and chunks of one
 shape from any number of songs can be joined by the dynamic batcher.
+
+RHYTHM_MODEL_MADMOM swaps the first two stages for the opt-in madmom pack (44.1 kHz,
+`madmom_frontend` features, `madmom_downbeats` on Triton, one request per song: its
+bidirectional LSTMs cannot be cut into chunks without changing the result); the decoder is
+the same.
 """
 from __future__ import annotations
 
@@ -12,9 +17,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from mediamesh.audio import beat_decoder, spectral
-from mediamesh.errors import InvalidArgument, MediaUnusable
+from mediamesh.errors import InvalidArgument, MediaUnusable, MeshError, ModelNotFound, StatusCode
 from mediamesh.inference import TritonClient
-from mediamesh.models import beat_tcn
+from mediamesh.models import beat_tcn, madmom_frontend, madmom_pack
 from mediamesh.v1 import audio_pb2
 
 MODEL = "beat_tcn"
@@ -23,6 +28,23 @@ CORE = 2048  # output frames per chunk
 CHUNK = CORE + 2 * CONTEXT
 MIN_SECONDS = 5.0
 SILENCE_RMS = 1e-4  # about -80 dBFS
+MADMOM = madmom_pack.NAME
+MADMOM_RATE = madmom_frontend.RATE  # the pack's networks hear 44.1 kHz
+MADMOM_SECONDS_PER_MINUTE = 3.0  # extra request deadline per minute of audio (~0.3 CPU-s)
+
+
+class PackNotEnabled(MeshError):
+    """An opt-in model pack is not loaded: NOT_FOUND / MODEL_NOT_FOUND, with the command that
+    enables it (its licence is why it is not there by default)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            f"model '{MADMOM}' (RHYTHM_MODEL_MADMOM) is not loaded in Triton: it is an opt-in "
+            f"pack because madmom's weights are {madmom_pack.LICENCE}. Enable it with "
+            f"`mediamesh models enable {madmom_pack.PACK} --accept-license "
+            f"{madmom_pack.LICENCE_ID}` and restart the mesh (`mediamesh down && mediamesh "
+            "up`), or leave `model` unset for the default model", StatusCode.NOT_FOUND,
+            "MODEL_NOT_FOUND", field_name="model", resource=MADMOM)
 
 
 @dataclass(frozen=True)
@@ -30,6 +52,7 @@ class RhythmOptions:
     meters: tuple[int, ...]
     min_bpm: float
     max_bpm: float
+    model: str = MODEL  # the activation model: MODEL or MADMOM
 
     @classmethod
     def default(cls) -> RhythmOptions:
@@ -51,7 +74,12 @@ class RhythmOptions:
         if hi / lo < 1.5:
             raise InvalidArgument(f"tempo bounds {lo:g}..{hi:g} BPM are too narrow: allow at "
                                   "least a 1.5x range", field_name="max_bpm")
-        return cls(meters, lo, hi)
+        models = {audio_pb2.RHYTHM_MODEL_UNSPECIFIED: MODEL,
+                  audio_pb2.RHYTHM_MODEL_DEFAULT: MODEL, audio_pb2.RHYTHM_MODEL_MADMOM: MADMOM}
+        if request.model not in models:
+            raise InvalidArgument(f"model {request.model} is not a RhythmModel this server "
+                                  "knows (DEFAULT or MADMOM)", field_name="model")
+        return cls(meters, lo, hi, models[request.model])
 
 
 def chunk(features: np.ndarray) -> np.ndarray:
@@ -77,9 +105,28 @@ async def activations(triton: TritonClient, features: np.ndarray) -> np.ndarray:
     return stitch(np.concatenate([r["activations"] for r in replies]), len(features))
 
 
-def check_audible(mono: np.ndarray, field_name: str) -> None:
-    if len(mono) < MIN_SECONDS * spectral.RATE:
-        raise MediaUnusable(f"{field_name} has {len(mono) / spectral.RATE:.1f} s of audio in "
+async def require_madmom(triton: TritonClient) -> None:
+    """Fail fast, before decoding, when Triton answers but has no madmom pack (when Triton
+    is down, the request itself reports that)."""
+    if not await triton.is_ready([MADMOM]) and await triton.is_ready():
+        raise PackNotEnabled()
+
+
+async def madmom_activations(triton: TritonClient, features: np.ndarray) -> np.ndarray:
+    """(frames, 2) activations of the madmom pack: the whole song in one request."""
+    minutes = len(features) / madmom_frontend.FPS / 60.0
+    try:
+        reply = await triton.infer(MADMOM, {"features": features}, ["activations"],
+                                   timeout_s=triton.timeout_s
+                                   + MADMOM_SECONDS_PER_MINUTE * minutes)
+    except ModelNotFound as exc:
+        raise PackNotEnabled() from exc
+    return reply["activations"]
+
+
+def check_audible(mono: np.ndarray, field_name: str, rate: int = spectral.RATE) -> None:
+    if len(mono) < MIN_SECONDS * rate:
+        raise MediaUnusable(f"{field_name} has {len(mono) / rate:.1f} s of audio in "
                             f"the analysed range; rhythm analysis needs at least "
                             f"{MIN_SECONDS:g} s", field_name=field_name)
     if float(np.sqrt(np.mean(np.square(mono, dtype=np.float64)))) < SILENCE_RMS:
@@ -87,12 +134,12 @@ def check_audible(mono: np.ndarray, field_name: str) -> None:
                             "there is no rhythm to track", field_name=field_name)
 
 
-def to_response(estimate: beat_decoder.RhythmEstimate, offset: float, duration: float
-                ) -> audio_pb2.AnalyzeRhythmResponse:
+def to_response(estimate: beat_decoder.RhythmEstimate, offset: float, duration: float,
+                model: str = MODEL) -> audio_pb2.AnalyzeRhythmResponse:
     """Beats in absolute seconds, with bar numbers counted from the first downbeat."""
     reply = audio_pb2.AnalyzeRhythmResponse(
         tempo_bpm=estimate.tempo_bpm, beats_per_bar=estimate.beats_per_bar,
-        confidence=estimate.confidence, duration=duration, model=MODEL)
+        confidence=estimate.confidence, duration=duration, model=model)
     bar = 0
     seen_downbeat = False
     for t, position in zip(estimate.beats, estimate.positions):
@@ -115,9 +162,22 @@ async def analyze(triton: TritonClient, mono: np.ndarray, options: RhythmOptions
     when the caller has it: chorus detection shares it)."""
     features = await asyncio.to_thread(spectral.features, mono, spectrum)
     acts = await activations(triton, features)
+    return await decode(acts, options, offset, duration, MODEL)
+
+
+async def analyze_madmom(triton: TritonClient, mono: np.ndarray, options: RhythmOptions,
+                         offset: float, duration: float) -> audio_pb2.AnalyzeRhythmResponse:
+    """The pipeline with the madmom pack, on mono samples at `madmom_frontend.RATE`."""
+    features = await asyncio.to_thread(madmom_frontend.features, mono)
+    acts = await madmom_activations(triton, features)
+    return await decode(acts, options, offset, duration, MADMOM)
+
+
+async def decode(acts: np.ndarray, options: RhythmOptions, offset: float, duration: float,
+                 model: str) -> audio_pb2.AnalyzeRhythmResponse:
     cfg = beat_decoder.DecoderConfig(min_bpm=options.min_bpm, max_bpm=options.max_bpm)
     estimate = await asyncio.to_thread(beat_decoder.decode, acts, options.meters, cfg)
     if len(estimate.beats) < 4:
         raise MediaUnusable("no steady beat found in the audio (fewer than 4 beats): it may "
                             "be speech, ambience or free-time music", field_name="audio")
-    return to_response(estimate, offset, duration)
+    return to_response(estimate, offset, duration, model)

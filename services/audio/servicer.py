@@ -78,19 +78,28 @@ class AudioServicer(audio_pb2_grpc.AudioServiceServicer):
                             context: grpc.aio.ServicerContext
                             ) -> audio_pb2.AnalyzeRhythmResponse:
         options = rhythm.RhythmOptions.from_request(request)
+        madmom = options.model == rhythm.MADMOM
+        if madmom:
+            await rhythm.require_madmom(self.ctx.triton)
+        rate = rhythm.MADMOM_RATE if madmom else spectral.RATE
         whole = not request.HasField("range")
         start, end = (0.0, None) if whole else time_range(request.range)
         async with self.ctx.store.local_file(request.audio, "audio") as path:
             info = await probe_audio(path, "audio", min_seconds=rhythm.MIN_SECONDS,
                                      max_seconds=self.ctx.settings.max_song_seconds)
             span = None if end is None else end - start
-            mono = await decode_audio_input(path, "audio", spectral.RATE, start=start,
-                                            duration=span)
-            digest = await asyncio.to_thread(file_digest, path) if whole else None
-        rhythm.check_audible(mono, "audio")
-        spectrum, _ = await self._transform(mono, digest)
-        reply = await rhythm.analyze(self.ctx.triton, mono, options, start,
-                                     info.duration or len(mono) / spectral.RATE, spectrum)
+            mono = await decode_audio_input(path, "audio", rate, start=start, duration=span)
+            digest = await asyncio.to_thread(file_digest, path) if whole and not madmom \
+                else None
+        rhythm.check_audible(mono, "audio", rate)
+        duration = info.duration or len(mono) / rate
+        if madmom:  # 44.1 kHz: no 24 kHz spectrogram to leave for DetectChorus
+            reply = await rhythm.analyze_madmom(self.ctx.triton, mono, options, start,
+                                                duration)
+        else:
+            spectrum, _ = await self._transform(mono, digest)
+            reply = await rhythm.analyze(self.ctx.triton, mono, options, start, duration,
+                                         spectrum)
         reply.audio.CopyFrom(request.audio)
         return reply
 
