@@ -3,9 +3,11 @@
 The set is rendered here (`mediamesh.synth.songs`, seeds 0..N-1, never used for training) at
 44.1 kHz; every third song goes through an MP3 round trip. Scores come from mir_eval (the
 MIREX reference implementations). Side by side, in the same run: our pipeline (the beat_tcn
-ONNX model + our numpy DBN), librosa's beat_track, and the baseline "the chorus starts 30%
-into the song". CPU seconds are process CPU time per minute of audio, decode included,
-onnxruntime on one thread (the same work Triton does for the service).
+ONNX model + our numpy DBN), the opt-in madmom pack when it is enabled (madmom's downbeat
+BLSTMs as ONNX + the same DBN: the accuracy anchor, non-commercial licence), librosa's
+beat_track, and the baseline "the chorus starts 30% into the song". CPU seconds are process
+CPU time per minute of audio, decode included, onnxruntime on one thread (the same work
+Triton does for the service).
 
     python bench/eval_audio.py --songs 40
 """
@@ -27,7 +29,8 @@ import onnxruntime as ort
 
 from mediamesh import media
 from mediamesh.audio import beat_decoder, spectral
-from mediamesh.models import beat_tcn
+from mediamesh.config import load_settings
+from mediamesh.models import beat_tcn, madmom_frontend, madmom_pack
 from mediamesh.synth.songs import SongTruth, render_song
 from services.audio import bars, chorus
 
@@ -128,6 +131,34 @@ class OurTracker:
                 spectrum, est.positions)
 
 
+class MadmomTracker:
+    """Decode at 44.1 kHz -> madmom front-end -> the madmom pack (onnxruntime, 1 thread) ->
+    our numpy DBN: what AnalyzeRhythm does with RHYTHM_MODEL_MADMOM."""
+
+    def __init__(self, model: Path) -> None:
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+        self.session = ort.InferenceSession(str(model), options,
+                                            providers=["CPUExecutionProvider"])
+
+    @classmethod
+    def if_enabled(cls) -> MadmomTracker | None:
+        repository = load_settings().model_repository
+        if not madmom_pack.is_enabled(repository):
+            return None
+        return cls(madmom_pack.model_dir(repository) / "1" / "model.onnx")
+
+    def __call__(self, path: Path) -> Tracked:
+        started = time.process_time()
+        mono = media.decode_audio(path, madmom_frontend.RATE, True)
+        features = madmom_frontend.features(mono)
+        acts = self.session.run(None, {"features": features})[0]
+        est = beat_decoder.decode(acts)
+        cpu = time.process_time() - started
+        return Tracked(est.beats, est.downbeats, est.beats_per_bar, est.tempo_bpm, cpu)
+
+
 def librosa_tracker(path: Path) -> Tracked:
     import librosa  # bench-only dependency
 
@@ -158,10 +189,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--songs", type=int, default=40)
     parser.add_argument("--no-librosa", action="store_true")
+    parser.add_argument("--no-madmom", action="store_true",
+                        help="leave out the madmom pack even when it is enabled")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
     scores = Scores()
     ours = OurTracker()
+    madmom = None if args.no_madmom else MadmomTracker.if_enabled()
+    if madmom is None and not args.no_madmom:
+        print(f"madmom pack not enabled: no madmom column (opt-in, {madmom_pack.LICENCE}; "
+              f"`mediamesh models enable {madmom_pack.PACK} --accept-license "
+              f"{madmom_pack.LICENCE_ID}` adds it)")
     with tempfile.TemporaryDirectory() as tmp:
         started = time.time()
         items = render_set(args.songs, Path(tmp))
@@ -175,6 +213,8 @@ def main() -> None:
             got.chorus = detect_chorus(spectrum, got.beats, positions, got.meter or 4)
             got.cpu_s += time.process_time() - started_cpu
             scores.add("mediamesh (beat_tcn + DBN)", truth, got, minutes)
+            if madmom is not None:
+                scores.add("madmom pack (ONNX + DBN)", truth, madmom(path), minutes)
             if not args.no_librosa:
                 scores.add("librosa beat_track", truth, librosa_tracker(path), minutes)
             start = 0.3 * minutes * 60.0
