@@ -104,3 +104,11 @@ def test_gated_loudness_of_silence_and_scraps() -> None:
     assert power.shape == (48_000,)
     assert L.gated_loudness(4 * power, 48_000) == pytest.approx(
         L.gated_loudness(power, 48_000) + 10 * math.log10(4), abs=1e-9)
+
+
+def test_ringing_past_the_last_gap_is_not_read() -> None:
+    for n in range(1, 40):  # every position of the end within a row of the block filter
+        ramp = np.zeros((1, n), np.float32)
+        ramp[0, -1] = 1.0  # a step down to silence rings on for several samples
+        expected = db(float(reference_gaps(ramp, 44_100).max()))
+        assert L.true_peak(ramp, 44_100) == pytest.approx(expected, abs=1e-5)
