@@ -4,6 +4,7 @@ true-peak limiter. Samples are float32 (channels, n); times seconds; gains dB; l
 """
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -11,12 +12,10 @@ from enum import StrEnum
 
 import numpy as np
 from scipy.ndimage import maximum_filter1d, uniform_filter1d
-from scipy.signal import resample_poly
 
 from mediamesh.audio import loudness
 
 EXPONENTIAL_RANGE_DB = 60.0  # an exponential fade climbs from -60 dB (then to silence)
-LIMITER_OVERSAMPLING = 4  # BS.1770-4 true peak: 4x at 44.1/48 kHz
 LIMITER_LOOKAHEAD_S = 0.005  # gain reaches its target before the peak arrives
 LIMITER_RELEASE_DB_PER_S = 40.0  # how fast gain recovers after a peak
 LIMITER_MARGIN_DB = 0.05  # aim a hair under the ceiling: gain moves between samples too
@@ -129,16 +128,18 @@ def normalize_loudness(samples: np.ndarray, rate: int, target_lufs: float
     return (samples * db_to_gain(gain)).astype(np.float32), gain
 
 
-def peak_envelope(samples: np.ndarray) -> np.ndarray:
-    """Per-sample peak of the 4x-oversampled signal over all channels, covering the
-    inter-sample peaks on both sides of each sample. It scales with any gain applied to
-    `samples`, so the limiter computes it once however often it retries."""
+def peak_envelope(samples: np.ndarray, rate: int) -> np.ndarray:
+    """Per-sample peak over all channels of the signal as the true-peak meter oversamples
+    it, in the gaps on both sides of each sample (and the sample itself): whatever gain
+    covers a sample's envelope covers every point the meter reads around it, so the
+    limiter and loudness.true_peak agree. It scales with any gain applied to `samples`,
+    so the limiter computes it once however often it retries."""
     planar = np.atleast_2d(samples)
-    n = planar.shape[-1]
-    up = resample_poly(planar, LIMITER_OVERSAMPLING, 1, axis=-1)[:, :n * LIMITER_OVERSAMPLING]
-    peak = np.abs(up).max(axis=0).reshape(n, LIMITER_OVERSAMPLING).max(axis=1)
-    peak = np.maximum(peak, np.abs(planar).max(axis=0))
-    return np.maximum(peak, np.concatenate([[0.0], peak[:-1]]))  # the gap before it too
+    peak = np.abs(planar).max(axis=0)
+    if loudness.oversampling_factor(rate) == 1:
+        return peak  # the meter reads the samples themselves
+    gaps = loudness.gap_peaks(planar, rate)
+    return np.maximum(peak, np.maximum(gaps[:-1], gaps[1:]))
 
 
 def limiter_gain(envelope: np.ndarray, rate: int, ceiling_dbtp: float) -> np.ndarray:
@@ -147,35 +148,71 @@ def limiter_gain(envelope: np.ndarray, rate: int, ceiling_dbtp: float) -> np.nda
     The attenuation each sample needs is held over the lookahead, released at a fixed dB/s
     rate (a running max, so it vectorises), then averaged over the lookahead: every value
     in that average already covers the sample, so the result never attenuates too little.
+    Only the samples some peak reaches are computed (a few percent of a typical master).
     """
-    n = envelope.shape[0]
     ceiling = db_to_gain(ceiling_dbtp - LIMITER_MARGIN_DB)
     need_db = np.maximum(0.0, 20.0 * np.log10(np.maximum(envelope, 1e-12) / ceiling))
-    if not np.any(need_db > 0):
-        return np.ones(n, np.float32)
+    gain = np.ones(envelope.shape[0], np.float32)
+    peaks = np.flatnonzero(need_db > 0)
+    if peaks.size == 0:
+        return gain
     lookahead = max(1, int(round(LIMITER_LOOKAHEAD_S * rate)))
+    release = LIMITER_RELEASE_DB_PER_S / rate  # dB per sample
+    reached = _reached(peaks, need_db[peaks] / release, lookahead, gain.shape[0])
+    if reached.size > gain.shape[0] // 2:  # gathering would cost more than it saves
+        return _attenuation_gain(need_db, lookahead, release)
+    gain[reached] = _attenuation_gain(need_db[reached], lookahead, release)
+    return gain
+
+
+def _reached(peaks: np.ndarray, release_samples: np.ndarray, lookahead: int, n: int
+             ) -> np.ndarray:
+    """Indices of the samples whose gain a peak can lower, with margins of untouched
+    samples around each run of them: the hold and the attack's average reach two
+    lookaheads before a peak, the release and the average its release time plus one after.
+    Every run starts and ends at rest, so the runs can be limited back to back as one
+    array and give what limiting the whole signal gives."""
+    window = lookahead + 1
+    first = np.maximum(peaks - 2 * window, 0)  # ascending, as `peaks` is
+    end = np.maximum.accumulate(np.minimum(
+        peaks + np.ceil(release_samples).astype(np.int64) + 2 * window, n))
+    opens = np.flatnonzero(first[1:] > end[:-1]) + 1  # a run starts after a gap
+    edges = np.zeros(n + 1, np.int8)
+    edges[first[np.r_[0, opens]]] = 1
+    edges[end[np.r_[opens - 1, -1]]] = -1
+    return np.flatnonzero(np.cumsum(edges[:n], dtype=np.int8))
+
+
+def _attenuation_gain(need_db: np.ndarray, lookahead: int, release_db: float) -> np.ndarray:
+    """The limiter's gain for samples needing `need_db` of attenuation each: hold, release
+    at `release_db` per sample, attack average (see limiter_gain)."""
     window = lookahead + 1
     # hold: the attenuation at i covers every peak in [i, i + lookahead]
     held = maximum_filter1d(need_db, size=window, origin=-(window // 2))
-    ramp = (LIMITER_RELEASE_DB_PER_S / rate) * np.arange(n)
+    ramp = release_db * np.arange(need_db.shape[0], dtype=np.float64)
     released = np.maximum.accumulate(held + ramp) - ramp  # recovers at the release rate
     # attack: mean over [i - lookahead, i]
-    smooth = uniform_filter1d(released, size=window, origin=(window - 1) // 2)
+    smooth = uniform_filter1d(released.astype(np.float32), size=window,
+                              origin=(window - 1) // 2)
     smooth = np.maximum(smooth, need_db)  # the array edges, where the window is reflected
-    return (10.0 ** (-smooth / 20.0)).astype(np.float32)
+    return np.exp(smooth * -math.log(10.0) / 20.0).astype(np.float32, copy=False)
 
 
-def _limited(planar: np.ndarray, envelope: np.ndarray, rate: int, ceiling_dbtp: float
-             ) -> tuple[np.ndarray, float]:
+def _limited(planar: np.ndarray, envelope: np.ndarray, rate: int, ceiling_dbtp: float,
+             gain: np.ndarray | None = None) -> tuple[np.ndarray, float]:
     """Limit and verify with the BS.1770 meter; gain moving between samples can add a few
-    hundredths of a dB, so tighten by the overshoot and redo until the meter agrees."""
+    hundredths of a dB, so tighten by the overshoot and redo until the meter agrees.
+    `gain`: limiter_gain(envelope, rate, ceiling_dbtp), if the caller has it already."""
     aim = ceiling_dbtp
     for _ in range(4):
-        out = (planar * limiter_gain(envelope, rate, aim)).astype(np.float32)
+        if gain is None:
+            gain = limiter_gain(envelope, rate, aim)
+        out = planar * gain
         peak = loudness.true_peak(out, rate)
         if peak <= ceiling_dbtp:
             break
         aim -= peak - ceiling_dbtp + 0.02
+        gain = None
     return out, peak
 
 
@@ -183,33 +220,29 @@ def limit_true_peak(samples: np.ndarray, rate: int, ceiling_dbtp: float) -> np.n
     """`samples` through a lookahead true-peak limiter (no make-up gain): the result's true
     peak (loudness.true_peak) is <= `ceiling_dbtp`. Material under it passes unchanged."""
     planar = np.atleast_2d(np.asarray(samples, dtype=np.float32))
-    out, _ = _limited(planar, peak_envelope(planar), rate, ceiling_dbtp)
+    out, _ = _limited(planar, peak_envelope(planar, rate), rate, ceiling_dbtp)
     return out if samples.ndim > 1 else out[0]
 
 
-def _estimated_lufs(weighted: np.ndarray, gain: np.ndarray, rate: int) -> float:
+def _estimated_lufs(power: np.ndarray, gain: np.ndarray, rate: int) -> float:
     """Gated integrated loudness (BS.1770) of a signal times `gain`, from the signal's
-    K-weighted version: the K filter is linear and limiter gain moves slowly against it,
+    K-weighted power: the K filter is linear and limiter gain moves slowly against it,
     so weighting once and scaling is within a few hundredths of an LU of re-weighting on
     every try, at a tenth of the cost. Final figures are measured exactly."""
-    blocks = loudness.sliding_loudness(weighted * gain, rate, loudness.MOMENTARY_S)
-    blocks = blocks[blocks > loudness.ABSOLUTE_GATE_LUFS]
-    if blocks.size == 0:
-        return loudness.SILENCE
-
-    def mean_lufs(values: np.ndarray) -> float:
-        return -0.691 + 10.0 * math.log10(float(np.mean(10.0 ** ((values + 0.691) / 10.0))))
-
-    kept = blocks[blocks > mean_lufs(blocks) - 10.0]  # the relative gate
-    return mean_lufs(kept)
+    return loudness.gated_loudness(power * np.square(gain, dtype=np.float64), rate)
 
 
 @dataclass(frozen=True)
 class Mastered:
     samples: np.ndarray
     gain_db: float  # normalisation gain applied before the limiter
-    integrated_lufs: float
     true_peak_dbtp: float
+    rate: int
+
+    @functools.cached_property
+    def integrated_lufs(self) -> float:
+        """Measured with the reference meter when asked: mastering itself never needs it."""
+        return loudness.integrated_lufs(self.samples, self.rate)
 
 
 @dataclass(frozen=True)
@@ -217,14 +250,14 @@ class MasterAnalysis:
     """What mastering measures once per mix, however many targets it is then run for."""
 
     envelope: np.ndarray  # peak_envelope
-    weighted: np.ndarray  # K-weighted samples
-    integrated_lufs: float  # -inf for silence
+    power: np.ndarray  # loudness.weighted_power
+    integrated_lufs: float  # from `power`; -inf for silence
 
     @classmethod
     def of(cls, samples: np.ndarray, rate: int) -> MasterAnalysis:
         planar = np.atleast_2d(samples)
-        return cls(peak_envelope(planar), loudness.k_weighted(planar, rate),
-                   loudness.integrated_lufs(planar, rate))
+        power = loudness.weighted_power(planar, rate)
+        return cls(peak_envelope(planar, rate), power, loudness.gated_loudness(power, rate))
 
 
 def master(samples: np.ndarray, rate: int, target_lufs: float | None,
@@ -238,29 +271,36 @@ def master(samples: np.ndarray, rate: int, target_lufs: float | None,
     if ceiling_dbtp is None:
         gain = loudness_gain_db(planar, rate, target_lufs) if target_lufs is not None else 0.0
         out = (planar * db_to_gain(gain)).astype(np.float32)
-        return Mastered(out, gain, loudness.integrated_lufs(out, rate),
-                        loudness.true_peak(out, rate))
+        return Mastered(out, gain, loudness.true_peak(out, rate), rate)
     analysis = analysis or MasterAnalysis.of(planar, rate)
-    envelope, weighted = analysis.envelope, analysis.weighted
+    gain, reduction = _limited_gain(analysis, rate, target_lufs, ceiling_dbtp)
+    scale = db_to_gain(gain)
+    out, peak = _limited((planar * scale).astype(np.float32), analysis.envelope * scale, rate,
+                         ceiling_dbtp, reduction)
+    return Mastered(out, gain, peak, rate)
+
+
+def _limited_gain(analysis: MasterAnalysis, rate: int, target_lufs: float | None,
+                  ceiling_dbtp: float) -> tuple[float, np.ndarray]:
+    """The input gain (dB) whose limited result meets `target_lufs` (secant steps on the
+    estimated loudness), and the limiter's gain at it."""
+    envelope, power = analysis.envelope, analysis.power
     gain = target_lufs - analysis.integrated_lufs if target_lufs is not None \
         and math.isfinite(analysis.integrated_lufs) else 0.0
     first_gain = gain
     previous: tuple[float, float] | None = None
     for _ in range(8):
         scale = db_to_gain(gain)
-        measured = _estimated_lufs(weighted, scale * limiter_gain(envelope * scale, rate,
-                                                                  ceiling_dbtp), rate)
+        reduction = limiter_gain(envelope * scale, rate, ceiling_dbtp)
+        measured = _estimated_lufs(power, scale * reduction, rate)
         if target_lufs is None or not math.isfinite(measured) \
                 or abs(measured - target_lufs) < 0.05:
-            break
+            return gain, reduction
         slope = 1.0
         if previous is not None and gain != previous[0]:
             slope = min(1.0, max(0.2, (measured - previous[1]) / (gain - previous[0])))
         previous = (gain, measured)
         gain = min(gain + (target_lufs - measured) / slope, first_gain + MAX_LIMITER_PUSH_DB)
         if previous[0] == gain:
-            break  # pushed as far as it may go
-    scale = db_to_gain(gain)
-    out, peak = _limited((planar * scale).astype(np.float32), envelope * scale, rate,
-                         ceiling_dbtp)
-    return Mastered(out, gain, loudness.integrated_lufs(out, rate), peak)
+            return gain, reduction  # pushed as far as it may go
+    return gain, limiter_gain(envelope * db_to_gain(gain), rate, ceiling_dbtp)

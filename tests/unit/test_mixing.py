@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mediamesh.audio import loudness
+from mediamesh.audio import loudness, mixing
 from mediamesh.audio.mixing import (
     Clip,
     Fade,
@@ -12,8 +12,10 @@ from mediamesh.audio.mixing import (
     fade_in_gain,
     fade_out_gain,
     limit_true_peak,
+    limiter_gain,
     master,
     normalize_loudness,
+    peak_envelope,
     render_clips,
 )
 
@@ -116,3 +118,45 @@ def test_master_without_target_only_limits() -> None:
     quiet = music_like(5) * 0.05
     mastered = master(quiet, RATE, None, -1.0)
     assert mastered.gain_db == 0.0 and np.array_equal(mastered.samples, quiet)
+
+
+def test_peak_envelope_covers_the_meters_points_on_both_sides_of_each_sample() -> None:
+    rng = np.random.default_rng(3)
+    t = np.arange(RATE // 10) / RATE
+    quarter_rate = np.sin(2 * np.pi * RATE / 4 * t + np.pi / 4)  # peaks 3 dB over samples
+    for samples in (rng.standard_normal((2, 3000)).astype(np.float32) * 0.3,
+                    np.stack([quarter_rate, -quarter_rate]).astype(np.float32)):
+        envelope = peak_envelope(samples, RATE)
+        gaps = loudness.gap_peaks(samples, RATE)  # gap i lies between samples i-1 and i
+        assert envelope.shape == (samples.shape[1],)
+        assert np.all(envelope >= gaps[:-1]) and np.all(envelope >= gaps[1:])
+        assert np.all(envelope >= np.abs(samples).max(axis=0))
+        assert 20 * np.log10(envelope.max()) >= loudness.true_peak(samples, RATE) - 1e-6
+    sine_peak = 20 * np.log10(peak_envelope(quarter_rate, RATE).max())
+    assert sine_peak == pytest.approx(loudness.true_peak(quarter_rate, RATE))
+    assert sine_peak > -0.4  # the peaks between the samples, not the samples' -3 dB
+
+
+def test_limiter_gain_of_the_peaks_alone_equals_that_of_the_whole_signal() -> None:
+    rng = np.random.default_rng(8)
+    envelope = np.full(RATE, 0.3, np.float32)
+    envelope[[0, 500, 700, 20_000, 20_300, RATE - 1]] = [2.0, 1.5, 3.0, 1.2, 1.1, 2.5]
+    envelope[30_000:30_050] = rng.uniform(0.5, 4.0, 50)
+    lookahead = int(round(mixing.LIMITER_LOOKAHEAD_S * RATE))
+    for ceiling in (-1.0, -6.0, -12.0):  # from a few runs to nearly everything limited
+        need = np.maximum(0.0, 20 * np.log10(envelope / mixing.db_to_gain(
+            ceiling - mixing.LIMITER_MARGIN_DB)))
+        whole = mixing._attenuation_gain(need.astype(np.float32), lookahead,
+                                         mixing.LIMITER_RELEASE_DB_PER_S / RATE)
+        np.testing.assert_allclose(limiter_gain(envelope, RATE, ceiling), whole, rtol=1e-5)
+        assert np.all(limiter_gain(envelope, RATE, ceiling) * envelope
+                      <= mixing.db_to_gain(ceiling) * 1.0001)
+
+
+def test_limiter_leaves_untouched_what_no_peak_reaches() -> None:
+    envelope = np.full(RATE, 0.5, np.float32)
+    envelope[RATE // 2] = 2.0  # 6 dB over 0 dBTP: released within 0.16 s at 40 dB/s
+    gain = limiter_gain(envelope, RATE, 0.0)
+    assert gain[RATE // 2] <= 0.5 and np.all(gain <= 1.0)
+    assert np.all(gain[:RATE // 2 - 2 * 221] == 1.0)
+    assert np.all(gain[RATE // 2 + int(0.2 * RATE):] == 1.0)
