@@ -17,10 +17,10 @@ importlib.metadata for the distribution "madmom", which is called "madmom-prebui
 Bounds (exit status 1 when one is exceeded): features 1e-5; activations 1e-4 on the 99th
 percentile of frames; beats decoded by `beat_decoder` from ours and from madmom's activations
 the same, to 1 ms. Why not the activations' maximum: some of madmom's BLSTMs amplify float
-rounding in passages where they hesitate. madmom's own activations move by up to ~5e-4 when
-its features move by 1e-6 (the script measures it: "madmom vs itself"), and ONNX Runtime's
-LSTM rounds differently from madmom's numpy one, so single frames differ by ~1e-3 where
-madmom is that unstable, and by ~1e-6 elsewhere.
+rounding in passages where they hesitate. madmom's own activations move by 1e-5..5e-4 when
+its features move by 1e-6 (the script measures one draw: "madmom vs itself"), and ONNX
+Runtime's LSTM rounds differently from madmom's numpy one at every step, so single frames
+differ by up to ~1e-3 where madmom is that unstable, and by ~1e-6 elsewhere.
 """
 from __future__ import annotations
 

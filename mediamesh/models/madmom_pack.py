@@ -132,6 +132,7 @@ def enable(repository: Path, sdist: Path | None = None) -> Enabled:
         # staged next to the repository (same filesystem, so the move is one rename), not
         # inside it, where Triton would try to load the half-written folder
         staging = Path(tempfile.mkdtemp(prefix=f".{NAME}.", dir=repository.parent))
+        staging.chmod(0o755)  # mkdtemp's 0700 would hide the model from other users
         try:
             for name in _FILES:
                 target = staging / name
