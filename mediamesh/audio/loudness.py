@@ -87,7 +87,8 @@ def _k_filter(rate: int) -> np.ndarray:
 
 def k_weighted(samples: np.ndarray, rate: int) -> np.ndarray:
     """The K-weighting filters of BS.1770 (pyloudnorm's), in float64 like pyloudnorm."""
-    return sosfilt(_k_filter(rate), np.atleast_2d(samples).astype(np.float64), axis=-1)
+    planar = np.atleast_2d(samples).astype(np.float64)
+    return sosfilt(_k_filter(rate), planar, axis=-1) if planar.shape[-1] else planar
 
 
 def weighted_power(samples: np.ndarray, rate: int) -> np.ndarray:
