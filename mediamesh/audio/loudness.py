@@ -30,11 +30,12 @@ BLOCK_OVERLAP = 0.75  # gating blocks start every 100 ms (BS.1770-4)
 SHORT_TERM_S = 3.0
 TRUE_PEAK_RATE = 176_400  # 4x for 44.1 and 48 kHz (BS.1770-4 Annex 2; libebur128 does the same)
 TAPS_PER_PHASE = 12  # of the oversampling filter (48 taps at 4x, as Annex 2)
+FULL_BAND_TAPS_PER_PHASE = 20  # of the full-band one the limiter also heeds
 _GAPS_PER_ROW = 16  # gaps per row of the block filter: longer rows waste flops on zeros
-# Gaps (samples) filtered per chunk: bounds memory, and keeps each matrix product small
-# enough that OpenBLAS runs it on one thread (its threads spin on after a larger one,
-# doubling the CPU time of this and whatever numpy work follows, for no gain).
-_CHUNK_GAPS = 4096
+# Multiply-adds per matrix product (per channel): bounds memory, and keeps each product
+# small enough that OpenBLAS runs it on one thread (from ~1M it uses both, whose threads
+# then spin on, doubling the CPU time of this and whatever numpy work follows).
+_CHUNK_MACS = 1 << 19
 CHANNEL_WEIGHTS = (1.0, 1.0, 1.0, 1.41, 1.41)  # L, R, C, Ls, Rs (BS.1770-4)
 SILENCE = -math.inf
 FLOOR_DB = -200.0  # how SILENCE travels in a protobuf double (JSON has no -inf)
@@ -170,64 +171,87 @@ def _oversampling_filter(factor: int) -> np.ndarray:
     return (firwin(taps, 0.9 / factor, window=("kaiser", 8.0)) * factor).astype(np.float32)
 
 
+@functools.cache
+def _full_band_filter(factor: int) -> np.ndarray:
+    """resample_poly's default low-pass (cut at the input's Nyquist, Kaiser 5, 10 zero
+    crossings a side), even-length so its points fall where the meter's do. The meter's
+    filter stops at 0.9 Nyquist, blind to what a resampler or DAC rebuilds above it: on
+    noise bursts at 44.1 kHz the peaks it misses reach 0.7 dB (a file read at 48 kHz)."""
+    taps = FULL_BAND_TAPS_PER_PHASE * factor
+    return (firwin(taps, 1.0 / factor, window=("kaiser", 5.0)) * factor).astype(np.float32)
+
+
 def oversampling_factor(rate: int) -> int:
     """4 at 44.1/48 kHz, 2 at 88.2/96 kHz, 1 (no oversampling) from 176.4 kHz up."""
     return max(1, math.ceil(TRUE_PEAK_RATE / rate))
 
 
 @functools.cache
-def _block_filter(factor: int) -> np.ndarray:
-    """The oversampling filter as one matrix, so BLAS does the filtering: a row of B + 11
-    samples x[rB-6 .. rB+B+4] times it gives the `factor` oversampled values inside each of
-    the B gaps between x[rB+j-1] and x[rB+j] (at (q + 0.5) / factor of a sample past the
-    left one, group delay removed), laid out phase-major (q * B + j) so the peak over
-    phases is an elementwise max of contiguous runs rather than a reduction over a short
-    axis. It is upfirdn with `_oversampling_filter` in polyphase form."""
-    phases = _oversampling_filter(factor).reshape(TAPS_PER_PHASE, factor)[::-1]
-    block = np.zeros((_GAPS_PER_ROW + TAPS_PER_PHASE - 1, factor, _GAPS_PER_ROW), np.float32)
-    for j in range(_GAPS_PER_ROW):
-        block[j:j + TAPS_PER_PHASE, :, j] = phases
-    return block.reshape(-1, factor * _GAPS_PER_ROW)
+def _block_filter(factor: int, full_band: bool) -> np.ndarray:
+    """The oversampling filter(s) as one matrix, so BLAS does the filtering: a row of
+    B + taps - 1 samples from x[rB - taps/2] times it gives the `factor` oversampled values
+    inside each of the B gaps between x[rB+j-1] and x[rB+j] (at (q + 0.5) / factor of a
+    sample past the left one, group delay removed), laid out phase-major (q * B + j) so
+    the peak over phases is an elementwise max of contiguous runs rather than a reduction
+    over a short axis. The meter's filter in polyphase form (upfirdn's result), and with
+    `full_band` the full-band filter's columns beside it."""
+    filters = [_oversampling_filter(factor)]
+    if full_band:
+        filters.append(_full_band_filter(factor))
+    taps = max(len(h) // factor for h in filters)
+    blocks = []
+    for h in filters:
+        phases = h.reshape(-1, factor)[::-1]
+        offset = (taps - phases.shape[0]) // 2  # a shorter filter sits in the middle
+        block = np.zeros((_GAPS_PER_ROW + taps - 1, factor, _GAPS_PER_ROW), np.float32)
+        for j in range(_GAPS_PER_ROW):
+            block[offset + j:offset + j + phases.shape[0], :, j] = phases
+        blocks.append(block.reshape(-1, factor * _GAPS_PER_ROW))
+    return np.concatenate(blocks, axis=1)
 
 
-def _oversampled(samples: np.ndarray, factor: int) -> Iterator[np.ndarray]:
-    """|oversampled signal| as (channels, rows, factor * B) blocks from the block filter,
+def _oversampled(samples: np.ndarray, factor: int, full_band: bool = False
+                 ) -> Iterator[np.ndarray]:
+    """|oversampled signal| as (channels, rows, phases * B) blocks from the block filter,
     row r holding gaps rB .. rB + B - 1 (gap i lies between samples i - 1 and i; the
     signal is zero outside, so there are n + 1 gaps: any past them in the last row read
     0). Only the padded input is held whole, never the oversampled signal."""
     planar = np.atleast_2d(samples)
     channels, n = planar.shape
-    width = _GAPS_PER_ROW + TAPS_PER_PHASE - 1
+    matrix = _block_filter(factor, full_band)
+    width = matrix.shape[0]
     rows = -(-(n + 1) // _GAPS_PER_ROW)
     padded = np.zeros((channels, (rows - 1) * _GAPS_PER_ROW + width), np.float32)
-    padded[:, TAPS_PER_PHASE // 2:TAPS_PER_PHASE // 2 + n] = planar
+    left = (width - _GAPS_PER_ROW + 1) // 2  # the filter's taps before a row's first gap
+    padded[:, left:left + n] = planar
     step = padded.strides[1]
     windows = as_strided(padded, shape=(channels, rows, width), writeable=False,
                          strides=(padded.strides[0], _GAPS_PER_ROW * step, step))
-    matrix = _block_filter(factor)
-    per_chunk = _CHUNK_GAPS // _GAPS_PER_ROW
+    per_chunk = max(1, _CHUNK_MACS // matrix.size)
     for first in range(0, rows, per_chunk):
         values = np.ascontiguousarray(windows[:, first:first + per_chunk]) @ matrix
         if first + per_chunk >= rows:  # the last row's gaps past the signal's ringing
-            tail = values.reshape(channels, -1, factor, _GAPS_PER_ROW)[:, -1]
+            tail = values.reshape(channels, -1, matrix.shape[1] // _GAPS_PER_ROW,
+                                  _GAPS_PER_ROW)[:, -1]
             tail[:, :, n + 1 - (rows - 1) * _GAPS_PER_ROW:] = 0.0
         yield np.abs(values, out=values)
 
 
-def gap_peaks(samples: np.ndarray, rate: int) -> np.ndarray:
+def gap_peaks(samples: np.ndarray, rate: int, full_band: bool = False) -> np.ndarray:
     """(n + 1,) peak of the true-peak meter's oversampled signal between each pair of
     neighbouring samples, over all channels: entry i covers the gap from sample i - 1 to
     sample i (entries 0 and n the ringing before the first and after the last). The meter
     (true_peak) is their maximum; a limiter that keeps both gaps around every sample under
-    its ceiling therefore satisfies the meter. Needs oversampling (rate < 176.4 kHz)."""
+    its ceiling therefore satisfies the meter. `full_band` also covers the full-band
+    reconstruction the meter's filter cannot see. Needs oversampling (rate < 176.4 kHz)."""
     factor = oversampling_factor(rate)
     if factor == 1:
         raise ValueError(f"no oversampling at {rate} Hz: the sample peak is the true peak")
     peaks = []
-    for values in _oversampled(samples, factor):
-        phases = values.reshape(values.shape[0], values.shape[1], factor, _GAPS_PER_ROW)
+    for values in _oversampled(samples, factor, full_band):
+        phases = values.reshape(values.shape[0], values.shape[1], -1, _GAPS_PER_ROW)
         peak = phases[:, :, 0].copy()
-        for phase in range(1, factor):  # elementwise: a reduction over 4 is far slower
+        for phase in range(1, phases.shape[2]):  # elementwise: a reduction over 4 is slower
             np.maximum(peak, phases[:, :, phase], out=peak)
         peaks.append(np.max(peak, axis=0).reshape(-1))
     return np.concatenate(peaks)[:np.atleast_2d(samples).shape[-1] + 1]

@@ -132,13 +132,15 @@ def peak_envelope(samples: np.ndarray, rate: int) -> np.ndarray:
     """Per-sample peak over all channels of the signal as the true-peak meter oversamples
     it, in the gaps on both sides of each sample (and the sample itself): whatever gain
     covers a sample's envelope covers every point the meter reads around it, so the
-    limiter and loudness.true_peak agree. It scales with any gain applied to `samples`,
-    so the limiter computes it once however often it retries."""
+    limiter and loudness.true_peak agree. The full-band reconstruction counts too (the
+    meter's filter stops short of Nyquist; a file read at another rate would not). It
+    scales with any gain applied to `samples`, so the limiter computes it once however
+    often it retries."""
     planar = np.atleast_2d(samples)
     peak = np.abs(planar).max(axis=0)
     if loudness.oversampling_factor(rate) == 1:
         return peak  # the meter reads the samples themselves
-    gaps = loudness.gap_peaks(planar, rate)
+    gaps = loudness.gap_peaks(planar, rate, full_band=True)
     return np.maximum(peak, np.maximum(gaps[:-1], gaps[1:]))
 
 

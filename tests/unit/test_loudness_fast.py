@@ -12,20 +12,29 @@ from scipy.signal import upfirdn
 from mediamesh.audio import loudness as L
 
 
-def reference_gaps(samples: np.ndarray, rate: int) -> np.ndarray:
+def reference_gaps(samples: np.ndarray, rate: int, full_band: bool = False) -> np.ndarray:
     """Per gap between samples (n + 1 of them, the signal zero outside), the peak over
     channels of upfirdn's oversampled signal, its group delay removed."""
     factor = L.oversampling_factor(rate)
-    h = L._oversampling_filter(factor)
+    filters = [L._oversampling_filter(factor)]
+    if full_band:
+        filters.append(L._full_band_filter(factor))
     n = samples.shape[-1]
     peaks = np.zeros(n + 1)
-    for channel in np.atleast_2d(samples):
-        up = np.abs(upfirdn(h, channel.astype(np.float64), factor))
-        times = (np.arange(up.size) - (len(h) - 1) / 2) / factor  # in input samples
-        inside = (times > -1) & (times < n)
-        gap = np.floor(times[inside]).astype(int) + 1  # gap i runs from sample i-1 to i
-        np.maximum.at(peaks, gap, up[inside])
+    for h in filters:
+        for channel in np.atleast_2d(samples):
+            up = np.abs(upfirdn(h, channel.astype(np.float64), factor))
+            times = (np.arange(up.size) - (len(h) - 1) / 2) / factor  # in input samples
+            inside = (times > -1) & (times < n)
+            gap = np.floor(times[inside]).astype(int) + 1  # gap i: from sample i-1 to i
+            np.maximum.at(peaks, gap, up[inside])
     return peaks
+
+
+def chunk_gaps(full_band: bool = False) -> int:
+    """Gaps the meter filters per matrix product."""
+    matrix = L._block_filter(4, full_band)
+    return L._CHUNK_MACS // matrix.size * L._GAPS_PER_ROW
 
 
 def db(value: float) -> float:
@@ -34,7 +43,7 @@ def db(value: float) -> float:
 
 def signals(rate: int) -> list[np.ndarray]:
     rng = np.random.default_rng(rate)
-    t = np.arange(3 * L._CHUNK_GAPS + 37) / rate
+    t = np.arange(3 * chunk_gaps() + 37) / rate
     sine = np.sin(2 * np.pi * (rate / 4) * t + math.pi / 4)  # peaks fall between samples
     chirp = 0.7 * np.sin(2 * np.pi * (200 + 3000 * t) * t)
     return [rng.standard_normal((2, 5000)).astype(np.float32) * 0.3,
@@ -58,13 +67,36 @@ def test_gap_peaks_are_the_peak_of_each_gap(rate: int) -> None:
         np.testing.assert_allclose(gaps, reference_gaps(samples, rate), rtol=1e-5, atol=1e-7)
 
 
-def test_a_peak_on_a_chunk_boundary_is_found() -> None:
-    for at in (L._CHUNK_GAPS - 1, L._CHUNK_GAPS, L._CHUNK_GAPS + 1):
-        click = np.zeros((2, 3 * L._CHUNK_GAPS), np.float32)
+@pytest.mark.parametrize("full_band", [False, True])
+def test_a_peak_on_a_chunk_boundary_is_found(full_band: bool) -> None:
+    chunk = chunk_gaps(full_band)
+    for at in (chunk - 1, chunk, chunk + 1):
+        click = np.zeros((2, 3 * chunk), np.float32)
         click[1, at] = 0.5
-        assert int(np.argmax(L.gap_peaks(click, 48_000))) in (at, at + 1)  # either side
+        gaps = L.gap_peaks(click, 48_000, full_band)
+        assert int(np.argmax(gaps)) in (at, at + 1)  # either side
+        np.testing.assert_allclose(gaps, reference_gaps(click, 48_000, full_band),
+                                   rtol=1e-5, atol=1e-7)
         expected = db(float(reference_gaps(click, 48_000).max()))
         assert L.true_peak(click, 48_000) == pytest.approx(expected, abs=1e-5)
+
+
+@pytest.mark.parametrize("rate", [44_100, 96_000])
+def test_full_band_gaps_add_the_full_band_filters_peaks(rate: int) -> None:
+    for samples in signals(rate):
+        gaps = L.gap_peaks(samples, rate, full_band=True)
+        np.testing.assert_allclose(gaps, reference_gaps(samples, rate, full_band=True),
+                                   rtol=1e-5, atol=1e-7)
+        assert np.all(gaps >= L.gap_peaks(samples, rate))
+
+
+def test_full_band_sees_what_the_meter_misses_near_nyquist() -> None:
+    t = np.arange(4410) / 44_100
+    high = (0.5 * np.sin(2 * np.pi * 21_000 * t + 0.3))[None].astype(np.float32)
+    meter = db(float(L.gap_peaks(high, 44_100)[100:-100].max()))
+    full_band = db(float(L.gap_peaks(high, 44_100, full_band=True)[100:-100].max()))
+    assert meter < db(0.5) - 3.0  # 21 kHz is past the meter's 19.8 kHz cut-off
+    assert full_band == pytest.approx(db(0.5), abs=1.0)
 
 
 def test_no_oversampling_from_176k() -> None:
