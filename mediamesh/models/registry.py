@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from mediamesh.models import beat_tcn, green_keyer, madmom_pack, silero_vad
+from mediamesh.models import beat_tcn, green_keyer, madmom_pack, shot_features, silero_vad
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,8 @@ MODELS: tuple[ModelSpec, ...] = (
               "tools/train_beat_tcn.py on songs mediamesh.synth.songs renders)"),
     ModelSpec("silero_vad", silero_vad.build, "MIT",
               f"silero-vad {silero_vad.VERSION} wheel: {silero_vad.MEMBER}", silero_vad.SHA256),
+    ModelSpec("shot_features", lambda: shot_features.build_graph().SerializeToString(),
+              "Apache-2.0", "mediamesh.models.shot_features (graph written in code, no weights)"),
 )
 
 
