@@ -3,6 +3,7 @@ UNIMPLEMENTED (the generated base class, mapped by the shared interceptor)."""
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator
 
 import grpc
@@ -13,6 +14,7 @@ from mediamesh.grpc_server import ServiceBinding
 from mediamesh.media_inputs import is_still_image, probe_picture
 from mediamesh.protocol import media_ref, mime_for, progress, time_range
 from mediamesh.service_runtime import ServiceContext
+from mediamesh.storage import MediaStore, StoredOutput
 from mediamesh.v1 import common_pb2, vision_pb2, vision_pb2_grpc
 from services.vision.green_screen import (
     GreenScreenKeyer,
@@ -23,6 +25,14 @@ from services.vision.green_screen import (
     unsupported,
 )
 from services.vision.keying import KeyChannel, KeyParams
+from services.vision.shot_detection import (
+    ShotDetector,
+    ShotJob,
+    ShotOutcome,
+    TimedShot,
+    check_video,
+)
+from services.vision.shots import ShotParams, Transition
 
 _KEY_COLORS = {
     vision_pb2.KEY_COLOR_GREEN: KeyChannel.GREEN,
@@ -36,6 +46,29 @@ _OUTPUT_MODES = {
     vision_pb2.KEY_OUTPUT_MODE_ALPHA_ONLY: OutputMode.ALPHA_ONLY,
     vision_pb2.KEY_OUTPUT_MODE_FOREGROUND_ALPHA: OutputMode.FOREGROUND_ALPHA,
 }
+_TRANSITIONS = {
+    Transition.NONE: vision_pb2.TRANSITION_TYPE_UNSPECIFIED,
+    Transition.CUT: vision_pb2.TRANSITION_TYPE_CUT,
+    Transition.DISSOLVE: vision_pb2.TRANSITION_TYPE_DISSOLVE,
+    Transition.FADE_IN: vision_pb2.TRANSITION_TYPE_FADE_IN,
+    Transition.FADE_OUT: vision_pb2.TRANSITION_TYPE_FADE_OUT,
+}
+
+
+def _shot_message(index: int, placed: TimedShot) -> vision_pb2.Shot:
+    shot = placed.shot
+    message = vision_pb2.Shot(
+        index=index, range=common_pb2.TimeRange(start=placed.start, end=placed.end),
+        start_frame=placed.start_frame, end_frame=placed.end_frame,
+        transition_in=_TRANSITIONS[shot.transition_in], mean_luma=shot.mean_luma,
+        motion=shot.motion)
+    if placed.keyframe is not None:
+        message.keyframe.CopyFrom(media_ref(placed.keyframe, "image/jpeg"))
+    return message
+
+
+def _keyframe_output(store: MediaStore, base: StoredOutput, index: int) -> StoredOutput:
+    return store.sibling(base, f".shot{index:03d}", "jpg")
 
 
 def _color(c: common_pb2.RgbColor) -> tuple[int, int, int]:
@@ -50,6 +83,7 @@ class VisionServicer(vision_pb2_grpc.VisionServiceServicer):
     def __init__(self, ctx: ServiceContext) -> None:
         self.ctx = ctx
         self.keyer = GreenScreenKeyer(ctx.triton)
+        self.shot_detector = ShotDetector(ctx.triton)
 
     async def KeyGreenScreen(self, request: vision_pb2.KeyGreenScreenRequest,  # noqa: N802
                              context: grpc.aio.ServicerContext
@@ -95,6 +129,34 @@ class VisionServicer(vision_pb2_grpc.VisionServiceServicer):
                 else:
                     yield vision_pb2.KeyGreenScreenEvent(
                         progress=progress(item.done, item.total, "keying"))
+
+    async def DetectShots(self, request: vision_pb2.DetectShotsRequest,  # noqa: N802
+                          context: grpc.aio.ServicerContext
+                          ) -> AsyncIterator[vision_pb2.DetectShotsEvent]:
+        params = ShotParams.from_sensitivity(request.threshold_sensitivity,
+                                             request.detect_gradual)
+        start, end = time_range(request.range)
+        store = self.ctx.store
+        async with store.local_file(request.video, "video") as source:
+            info = await probe_picture(source, "video")
+            check_video(info, start)
+            keyframes = None
+            if request.with_keyframes:  # shot i -> outputs/<id>.shot<i>.jpg
+                base = await store.output_path("", "jpg")
+                keyframes = functools.partial(_keyframe_output, store, base)
+            job = ShotJob(source, start, end, params, request.with_keyframes)
+            async for item in self.shot_detector.run(job, info, keyframes):
+                if isinstance(item, ShotOutcome):
+                    for placed in item.shots:
+                        if placed.keyframe is not None:
+                            await store.publish(placed.keyframe)
+                    yield vision_pb2.DetectShotsEvent(result=vision_pb2.DetectShotsResult(
+                        shots=[_shot_message(i, s) for i, s in enumerate(item.shots)],
+                        fps=item.fps, frame_count=item.frame_count))
+                else:
+                    yield vision_pb2.DetectShotsEvent(progress=common_pb2.Progress(
+                        fraction=item.fraction, stage=item.stage, done=item.done,
+                        total=item.total))
 
 
 def bindings(ctx: ServiceContext) -> list[ServiceBinding]:

@@ -214,15 +214,17 @@ def _blank_runs(features: FrameFeatures, signals: Signals,
         across = float(hist_distance(hist[start - 1], hist[end]))
         if end - start <= params.flash_frames and across < params.flash_return * jump:
             continue  # a flash: the same content on both sides
+        frame = end
         if _fades_in(contrast, end, params.fade_look):
             kind = Transition.FADE_IN
+            frame = _fade_in_start(signals.brightness, start, end)
         elif _fades_out(contrast, start, params.fade_look):
             kind = Transition.FADE_OUT
         else:
             kind = Transition.CUT
         span_start = _fade_start(contrast, start, params.fade_look) \
             if kind is not Transition.CUT else start
-        found.append(Boundary(end, kind, span_start, end + 1, max(jump, across)))
+        found.append(Boundary(frame, kind, span_start, end + 1, max(jump, across)))
     return found, opening
 
 
@@ -235,6 +237,16 @@ def _fades_in(contrast: np.ndarray, first: int, look: int) -> bool:
 def _fades_out(contrast: np.ndarray, blank_start: int, look: int) -> bool:
     before = contrast[max(0, blank_start - look):blank_start]
     return len(before) > 2 and contrast[blank_start - 1] < 0.6 * float(before.max())
+
+
+def _fade_in_start(brightness: np.ndarray, blank_start: int, blank_end: int) -> int:
+    """The first frame of a fade in: its darkest frames count as blank, but they already
+    brighten above the black before them."""
+    floor = float(brightness[blank_start:blank_end].min()) + 0.004
+    first = blank_end
+    while first > blank_start and floor < brightness[first - 1] < brightness[first]:
+        first -= 1
+    return first
 
 
 def _fade_start(contrast: np.ndarray, blank_start: int, look: int) -> int:

@@ -11,6 +11,7 @@ from mediamesh.grpc_errors import error_info
 from mediamesh.v1 import audio_pb2, compose_pb2, text_pb2, vision_pb2, workflow_pb2
 
 IMPLEMENTED = {"mediamesh.v1.VisionService/KeyGreenScreen",
+               "mediamesh.v1.VisionService/DetectShots",
                "mediamesh.v1.ComposeService/RenderGif",
                "mediamesh.v1.ComposeService/MixAudio",
                "mediamesh.v1.ComposeService/RenderMedley",
