@@ -266,6 +266,31 @@ def key(input_path: Annotated[Path, typer.Argument(help="image or video on a gre
 
 
 @app.command()
+def shots(video: Annotated[Path, typer.Argument(help="a video file")],
+          gradual: Annotated[bool, typer.Option("--gradual", help="also dissolves and fades, "
+                                                "not only hard cuts")] = False,
+          keyframes: Annotated[bool, typer.Option("--keyframes", help="write a JPEG keyframe "
+                                                  "per shot")] = False,
+          sensitivity: Annotated[float, typer.Option(help="0..1, higher finds more "
+                                                     "boundaries; 0 = default")] = 0.0,
+          start: Annotated[float, typer.Option(help="analyse from here, seconds")] = 0.0,
+          end: Annotated[float, typer.Option(help="... to here, seconds (0 = the end)")] = 0.0,
+          as_json: Annotated[bool, typer.Option("--json", help="machine-readable")] = False
+          ) -> None:
+    """Shot boundaries of a video through VisionService.DetectShots, as a table."""
+    from mediamesh.shots_cli import detect_shots, shots_json, shots_table
+
+    s = settings()
+    result = run_job(detect_shots(s, video, err if as_json else console, gradual=gradual,
+                                  keyframes=keyframes, sensitivity=sensitivity, start=start,
+                                  end=end))
+    if as_json:
+        print(json.dumps(shots_json(result, s.media_root), indent=2))
+    else:
+        console.print(shots_table(result, s.media_root))
+
+
+@app.command()
 def demo(out_dir: Annotated[Path, typer.Option(help="where to put the results")] = Path("out"),
          job: Annotated[str, typer.Option(help="medley | greenscreen")] = "medley") -> None:
     """Run the main job (the medley) end to end against the running mesh, and check it."""

@@ -2,6 +2,7 @@
 generated clip with exact truth (mediamesh.synth.videos)."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import av
@@ -11,9 +12,11 @@ import pytest
 
 from mediamesh import media
 from mediamesh.client import MeshClient
+from mediamesh.config import Settings
 from mediamesh.grpc_errors import error_info
 from mediamesh.synth import videos
 from mediamesh.v1 import common_pb2, vision_pb2
+from tests.integration.test_mesh_health import cli
 
 SEED = 521  # 6 shots: opens with a fade in; fade in, fade out, cut, dissolve; 2 flashes
 TYPES = {videos.Transition.NONE: vision_pb2.TRANSITION_TYPE_UNSPECIFIED,
@@ -134,3 +137,22 @@ async def test_bad_input_gets_a_clear_status(client: MeshClient, bad_files: None
     assert caught.value.code() == code, caught.value.details()
     assert text in caught.value.details()
     assert error_info(caught.value)[0] == reason
+
+
+def test_cli_prints_a_table_and_json(mesh: Settings, tmp_path: Path) -> None:
+    source = tmp_path / "three.mp4"  # outside the media root: the CLI stages it
+    truth = videos.write_clip(source, 7, shots=3, width=320, height=180, gradual=False)
+    table = cli(mesh, "shots", str(source), "--keyframes")
+    assert table.returncode == 0, table.stderr
+    assert "3 shots in" in table.stdout and table.stdout.count("cut") == 2
+    assert ".shot002.jpg" in table.stdout
+    as_json = cli(mesh, "shots", str(source), "--gradual", "--json")
+    assert as_json.returncode == 0, as_json.stderr
+    result = json.loads(as_json.stdout)
+    assert [int(s["start_frame"]) for s in result["shots"]] == [s.start for s in truth.shots]
+    assert result["shots"][1]["transition_in"] == "TRANSITION_TYPE_CUT"
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"not a video" * 50)
+    failed = cli(mesh, "shots", str(broken))
+    assert failed.returncode == 1 and "INVALID_ARGUMENT" in failed.stderr
+    assert "Traceback" not in failed.stderr and len(failed.stderr.splitlines()) == 1
