@@ -87,8 +87,7 @@ def _probe_starts(envelope: np.ndarray, size: int, count: int) -> list[int]:
     return sorted(starts)
 
 
-def _codec_bias(path: Path, mastered: np.ndarray, envelope: np.ndarray, rate: int
-                ) -> tuple[float, float]:
+def _codec_bias(path: Path, mastered: np.ndarray, rate: int) -> tuple[float, float]:
     """(loudness lost, true peak gained) by the codec of `path`, in LU and dB, measured on
     a few seconds of the mastered mix round-tripped through the codec. A lossy file then
     meets its marks on the first full encode instead of the third."""
@@ -97,8 +96,9 @@ def _codec_bias(path: Path, mastered: np.ndarray, envelope: np.ndarray, rate: in
         return 0.0, 0.0
     count = min(CODEC_PROBE_CHUNKS, mastered.shape[-1] // size)
     fade = mixing.Fade(CODEC_PROBE_FADE_S, mixing.FadeCurve.S_CURVE)
+    starts = _probe_starts(_metered_peaks(mastered, rate), size, count)
     sample = np.concatenate([mixing.apply_fades(mastered[:, a:a + size], rate, fade, fade)
-                             for a in _probe_starts(envelope, size, count)], axis=1)
+                             for a in starts], axis=1)
     probe = path.with_name(f".{path.stem}.probe{path.suffix}")
     try:
         media.write_audio(probe, sample, rate)
@@ -108,6 +108,16 @@ def _codec_bias(path: Path, mastered: np.ndarray, envelope: np.ndarray, rate: in
     lost = _gated_lufs(sample, rate) - _gated_lufs(decoded, rate)
     gained = loudness.true_peak(decoded, rate) - loudness.true_peak(sample, rate)
     return (lost if math.isfinite(lost) else 0.0), (gained if math.isfinite(gained) else 0.0)
+
+
+def _metered_peaks(samples: np.ndarray, rate: int) -> np.ndarray:
+    """Per sample, the true-peak meter's reading around it: where a mastered mix comes
+    closest to its ceiling as the file will be measured (the limiter's own envelope also
+    heeds content above the meter's band, which codecs drop anyway)."""
+    if loudness.oversampling_factor(rate) == 1:
+        return np.abs(np.atleast_2d(samples)).max(axis=0)
+    gaps = loudness.gap_peaks(samples, rate)
+    return np.maximum(gaps[:-1], gaps[1:])
 
 
 def _gated_lufs(samples: np.ndarray, rate: int) -> float:
@@ -129,7 +139,7 @@ def write_mastered(path: Path, mix: np.ndarray, rate: int, target_lufs: float | 
             and path.suffix.lstrip(".").lower() in LOSSY:
         aim = ceiling_dbtp - LOSSY_HEADROOM_DB
         mastered = mixing.master(mix, rate, goal, aim, analysis)
-        lost, gained = _codec_bias(path, mastered.samples, analysis.envelope, rate)
+        lost, gained = _codec_bias(path, mastered.samples, rate)
         if gained > 0 or (lost > 0 and goal is not None):
             aim -= max(gained, 0.0)
             goal = None if goal is None else goal + max(lost, 0.0)

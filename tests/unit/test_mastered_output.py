@@ -9,6 +9,7 @@ import pytest
 
 from mediamesh import media
 from mediamesh.audio import loudness
+from mediamesh.synth.songs import render_song
 from services.compose import audio_io
 from services.compose.audio_io import _probe_starts, write_mastered
 from tests.unit.test_mixing import RATE, music_like
@@ -46,9 +47,12 @@ def test_a_lossy_file_is_encoded_once_after_the_probe(tmp_path: Path,
         write_audio(path, samples, rate)
 
     monkeypatch.setattr(audio_io.media, "write_audio", counting)
-    write_mastered(tmp_path / "out.mp3", music_like(20, seed=4), RATE, -14.0, -1.0)
+    song = render_song(8, RATE).samples[:, 10 * RATE:40 * RATE]  # drums, bass and chords
+    written = write_mastered(tmp_path / "out.mp3", song, RATE, -14.0, -1.0)
     probe = audio_io.CODEC_PROBE_CHUNKS * int(audio_io.CODEC_PROBE_CHUNK_S * RATE)
-    assert len(encodes) == 2 and encodes[0] <= probe and encodes[1] == 20 * RATE
+    assert encodes == [probe, song.shape[1]]
+    assert written.true_peak_dbtp <= -1.0
+    assert written.integrated_lufs == pytest.approx(-14.0, abs=audio_io.LOUDNESS_TOLERANCE_LU)
 
 
 def test_without_a_ceiling_only_loudness_is_set(tmp_path: Path) -> None:
