@@ -82,7 +82,9 @@ class ShotParams:
     flash_return: float = 0.4  # "returning": the change across is below this x the jump
     dissolve_min_change: float = 0.2  # a dissolve's two ends differ at least this much
     dissolve_palette: float = 0.25  # ... also in palette (a fade keeps its palette)
-    dissolve_misfit: float = 0.22  # frames this close to the mix (MixFit.misfit)
+    dissolve_misfit: float = 0.2  # a window this close to a mix is a dissolve (MixFit.misfit)
+    dissolve_misfit_dip: float = 0.32  # ... or this close if its contrast dips
+    dissolve_dip: float = 0.8  # (MixFit.dip at most this)
     dissolve_half_lengths: tuple[int, ...] = (4, 5, 6, 7, 8, 10, 12, 14, 16)
     fade_look: int = 10  # frames inspected for a fade in/out next to a blank run
     min_shot: int = 8  # frames; closer boundaries merge
@@ -101,7 +103,8 @@ class ShotParams:
         return replace(base, cut_min=base.cut_min * factor,
                        cut_ratio=1.0 + (base.cut_ratio - 1.0) * factor,
                        dissolve_min_change=base.dissolve_min_change * factor,
-                       dissolve_misfit=base.dissolve_misfit / factor)
+                       dissolve_misfit=base.dissolve_misfit / factor,
+                       dissolve_misfit_dip=base.dissolve_misfit_dip / factor)
 
 
 @dataclass(frozen=True)
@@ -143,7 +146,7 @@ class Signals:
         if n > 1:
             change[1:] = hist_distance(features.hist[1:], features.hist[:-1])
         t = features.thumb.astype(np.float32, copy=False)  # the job keeps float16
-        luma = (t @ LUMA_WEIGHTS).reshape(n, -1)
+        luma = np.einsum("nhwc,c->nhw", t, LUMA_WEIGHTS).reshape(n, -1)
         h, w = t.shape[1] // 2 * 2, t.shape[2] // 2 * 2
         colour = t[:, :h, :w].reshape(n, h // 2, 2, w // 2, 2, 3).mean(axis=(2, 4))
         contrast = luma.std(axis=1) if n else np.zeros(0, np.float32)
@@ -210,10 +213,10 @@ def _blank_runs(features: FrameFeatures, signals: Signals,
             if start == 0 and end < n and _fades_in(contrast, end, params.fade_look):
                 opening = Transition.FADE_IN  # to the last
             continue
-        jump = float(hist_distance(hist[start - 1], hist[start]))
-        across = float(hist_distance(hist[start - 1], hist[end]))
-        if end - start <= params.flash_frames and across < params.flash_return * jump:
+        jump = float(signals.change[start:end + 1].max())
+        if _content_returns(hist, start - 1, end, jump, params):
             continue  # a flash: the same content on both sides
+        across = float(hist_distance(hist[start - 1], hist[end]))
         frame = end
         if _fades_in(contrast, end, params.fade_look):
             kind = Transition.FADE_IN
@@ -284,7 +287,7 @@ def _hard_cuts(features: FrameFeatures, signals: Signals, params: ShotParams) ->
         near = change[max(1, t - 2):t + 3]
         if change[t] < near.max():
             continue  # not the peak of its neighbourhood
-        if _content_returns(hist, t, float(change[t]), params):
+        if _content_returns(hist, t - 1, t, float(change[t]), params):
             continue
         if _sharpness(signals.colour, t) < params.cut_sharpness:
             continue  # the last step of a gradual change (a dissolve's histograms jump there)
@@ -300,13 +303,14 @@ def _sharpness(colour: np.ndarray, t: int, reach: int = 3) -> float:
     return float(jump / max(wide, 1e-6))
 
 
-def _content_returns(hist: np.ndarray, t: int, jump: float, params: ShotParams) -> bool:
-    """Is the jump into frame t undone within `flash_frames` frames (a flash, an object
-    passing the lens)? Looks for frames a < t <= b with 1..flash_frames frames between
-    them whose histograms match."""
+def _content_returns(hist: np.ndarray, before: int, after: int, jump: float,
+                     params: ShotParams) -> bool:
+    """Is a change undone within `flash_frames` frames (a flash, an object passing the
+    lens)? Looks for frames a <= before and b >= after with 1..flash_frames frames between
+    them whose histograms match (differ by under flash_return x the jump)."""
     n, f = len(hist), params.flash_frames
-    for a in range(max(0, t - f - 1), t):
-        for b in range(max(t, a + 2), min(n, a + f + 2)):
+    for a in range(max(0, after - f - 1), before + 1):
+        for b in range(max(after, a + 2), min(n, a + f + 2)):
             if hist_distance(hist[a], hist[b]) < params.flash_return * jump:
                 return True
     return False
@@ -333,7 +337,8 @@ def _dissolves(features: FrameFeatures, signals: Signals, params: ShotParams,
         keep &= (cut_count[ends + 1] - cut_count[starts + 1]) == 0  # no cut inside
         for s in np.flatnonzero(keep):
             fit = _mix_fit(colour, int(s), int(s) + 2 * half, blank)
-            if fit is not None and fit.misfit <= params.dissolve_misfit:
+            if fit is not None and (fit.misfit <= params.dissolve_misfit or (
+                    fit.misfit <= params.dissolve_misfit_dip and fit.dip <= params.dissolve_dip)):
                 candidates.append((fit.cross, 2 * half, int(s), fit.misfit))
     return _group_dissolves(candidates, hist, params.min_shot)
 
@@ -346,12 +351,15 @@ class MixFit:
     residual: float  # mean distance of the frames to their mix, over |X[s] - X[e]|
     overshoot: float  # how far a goes past 1 before s and past 0 after e: a dissolve
     #                   starts and stops; a steady change (a travelling pattern) goes on
+    dip: float  # lowest contrast inside over the line between the ends' contrasts: mixing
+    #             two unrelated pictures flattens them (~0.7 halfway); motion does not
 
     @property
     def misfit(self) -> float:
-        """0 for an exact dissolve; ~0.1 for real ones with moving shots (0.16 the worst
-        of 40 generated), 0.27+ for the steady changes within shots that mimic one."""
-        return self.residual + self.overshoot
+        """0 for an exact dissolve; ~0.1 for dissolves between moving shots (up to ~0.25
+        with fast motion); 0.28+ for the steady changes within shots that mimic one (a
+        travelling colour wave), whose contrast does not dip."""
+        return self.residual + 2.0 * self.overshoot
 
 
 def _mix_fit(colour: np.ndarray, s: int, e: int, blank: np.ndarray,
@@ -365,17 +373,26 @@ def _mix_fit(colour: np.ndarray, s: int, e: int, blank: np.ndarray,
     if dd < 1e-8:
         return None
     inner = colour[s + 1:e]
-    a = (inner - q) @ d / dd
+    a = _project(inner - q, d) / dd
     path = np.concatenate([[1.0], a, [0.0]])
     steps = np.diff(path)
     if steps.max() > 0.15 or steps.min() < -0.4 or a[0] < 0.5 or a[-1] > 0.5:
         return None  # rises, jumps (a cut), or never crosses
     residual = np.linalg.norm(inner - (q + a[:, None] * d), axis=1).mean() / math.sqrt(dd)
-    before = (colour[max(0, s - reach):s] - q) @ d / dd
-    after = (colour[e + 1:e + 1 + reach] - q) @ d / dd
+    before = _project(colour[max(0, s - reach):s] - q, d) / dd
+    after = _project(colour[e + 1:e + 1 + reach] - q, d) / dd
     overshoot = max(float(before.max(initial=1.0)) - 1.0, 0.0) \
         + max(-float(after.min(initial=0.0)), 0.0)
-    return MixFit(s + 1 + int(np.argmax(a < 0.5)), float(residual), overshoot)
+    spread = colour[s:e + 1].std(axis=1)
+    line = spread[0] + (spread[-1] - spread[0]) * np.linspace(0.0, 1.0, len(spread))
+    dip = float((spread / np.maximum(line, 1e-6)).min())
+    return MixFit(s + 1 + int(np.argmax(a < 0.5)), float(residual), overshoot, dip)
+
+
+def _project(rows: np.ndarray, direction: np.ndarray) -> np.ndarray:
+    """rows @ direction without BLAS: small matrix-vector products are 20x slower through
+    a threaded BLAS that waits for its threads on a busy machine."""
+    return np.einsum("ij,j->i", rows, direction)
 
 
 def _group_dissolves(candidates: list[tuple[int, int, int, float]], hist: np.ndarray,

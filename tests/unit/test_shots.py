@@ -115,6 +115,19 @@ def test_camera_motion_is_not_a_cut(kind: str) -> None:
     assert len(shots) == 1 and shots[0].motion > 0.3
 
 
+@pytest.mark.parametrize("seed", [25, 26, 27])
+def test_a_travelling_colour_wave_is_not_a_dissolve(seed: int) -> None:
+    """Its frames are nearly mixes of earlier and later ones, but the contrast never dips."""
+    assert len(detect_shots(features(shot("gradient", seed, 150)), DEFAULT)) == 1
+
+
+@pytest.mark.parametrize("strength", [0.85, 1.0])
+def test_a_flash_during_a_fast_pan_is_not_a_cut(strength: float) -> None:
+    frames = shot("pan", 28, 60)
+    frames[30:32] = (1 - strength) * frames[30:32] + strength * 255.0
+    assert len(detect_shots(features(frames), DEFAULT)) == 1
+
+
 def test_a_cut_between_two_pans_is_found() -> None:
     shots = detect_shots(features(shot("pan", 17, 50), shot("pan", 18, 50)), DEFAULT)
     assert starts(shots) == [(0, Transition.NONE), (50, Transition.CUT)]
