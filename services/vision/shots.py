@@ -36,6 +36,7 @@ from mediamesh.models.shot_features import SAT_BINS as _SAT_BINS
 LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114], np.float32)  # BT.601, as decoders use
 _BLACK, _WHITE, _FLAT = 0.1, 0.9, 0.03  # blank: every thumbnail block dark / light, flat
 _MOTION_SCALE = 0.02  # mean luma change per frame that maps to motion 0.63
+_JUMP = 0.2  # histogram change of a flash's edge: left out of a shot's motion
 
 
 class Transition(StrEnum):
@@ -441,8 +442,8 @@ def summarise(features: FrameFeatures, signals: Signals, boundaries: list[Bounda
     shots = []
     for start, end, kind in zip(edges[:-1], edges[1:], kinds):
         inside = np.arange(start + 1, end)
-        inside = inside[steady[inside]]
-        motion = float(np.median(moves[inside])) if len(inside) else 0.0
+        inside = inside[steady[inside] & (signals.change[inside] < _JUMP)]
+        motion = float(moves[inside].mean()) if len(inside) else 0.0
         shots.append(Shot(start, end, kind, float(signals.brightness[start:end].mean()),
                           1.0 - math.exp(-motion / _MOTION_SCALE),
                           _keyframe(features.hist, signals.blank, start, end)))

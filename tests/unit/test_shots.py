@@ -181,3 +181,10 @@ def test_a_fade_keeps_its_palette_a_dissolve_does_not() -> None:
     assert hist_distance(hist[0], hist[1]) > 0.2  # brightness moves the value histogram
     assert palette_distance(hist[0], hist[1]) < 0.1  # not hue and saturation
     assert palette_distance(hist[0], hist[2]) > 0.3
+
+
+def test_a_flash_does_not_count_as_motion() -> None:
+    still = np.repeat(shot("gradient", 29, 1), 40, axis=0)
+    still[20:22] = 0.3 * still[20:22] + 0.7 * 255.0  # partial: not blank
+    (only,) = detect_shots(features(still), DEFAULT)
+    assert only.motion < 0.05
