@@ -210,9 +210,9 @@ def _blank_runs(features: FrameFeatures, signals: Signals,
     n, hist, contrast = len(features), features.hist, signals.contrast
     opening, found = Transition.NONE, []
     for start, end in _runs(signals.blank):
-        if start == 0 or end == n:  # leading black belongs to the first shot, trailing
+        if start == 0 or end == n:  # leading blank opens the first shot, trailing ends the last
             if start == 0 and end < n and _fades_in(contrast, end, params.fade_look):
-                opening = Transition.FADE_IN  # to the last
+                opening = Transition.FADE_IN
             continue
         jump = float(signals.change[start:end + 1].max())
         if _content_returns(hist, start - 1, end, jump, params):
@@ -256,7 +256,7 @@ def _fade_in_start(brightness: np.ndarray, blank_start: int, blank_end: int) -> 
 def _fade_start(contrast: np.ndarray, blank_start: int, look: int) -> int:
     """Where a fade out into a blank run began (for the transition's span)."""
     start = blank_start
-    while start > max(0, blank_start - 3 * look) and contrast[start - 1] < contrast[start - 2]:
+    while start > max(1, blank_start - 3 * look) and contrast[start - 1] < contrast[start - 2]:
         start -= 1
     return start
 
@@ -326,7 +326,7 @@ def _dissolves(features: FrameFeatures, signals: Signals, params: ShotParams,
     cut_at = np.zeros(n + 1, bool)
     cut_at[[c.frame for c in cuts]] = True
     cut_count = np.concatenate([[0], np.cumsum(cut_at)])
-    candidates: list[tuple[int, int, int, float]] = []  # (cross, length, start, residual)
+    candidates: list[tuple[int, int, int, float]] = []  # (cross, length, start, misfit)
     for half in params.dissolve_half_lengths:
         if n < 2 * half + 1:
             break
