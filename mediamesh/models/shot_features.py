@@ -1,12 +1,14 @@
 """Per-frame features for shot detection as an ONNX graph (no weights: the graph is the
 algorithm), so frames travel batched through Triton like every other model's inputs.
 
-A frame is decoded straight to 128x72 (FFmpeg scales while converting, at no extra cost
-over decoding, and 100x fewer bytes travel than at 720p). From it the graph computes:
-  - soft HSV histograms of its 64x36 half-size copy, in a 2x2 grid of regions: 16 hue bins (circular, weighted by
-    chroma so grey pixels cast no hue vote), 8 saturation and 16 value bins. Colour
-    statistics barely move under camera motion, so the cut detector compares these;
-    the grid adds coarse layout, so two shots with one palette still differ;
+A frame is decoded straight to 128x72 (FFmpeg scales while converting to RGB, no dearer
+than a full-size conversion, and 100x fewer bytes travel than at 720p). From it the graph
+computes:
+  - soft HSV histograms of its 64x36 half-size copy, in a 2x2 grid of regions: 16 hue
+    bins (circular, weighted by chroma so grey pixels cast no hue vote), 8 saturation and
+    16 value bins. Colour statistics barely move under camera motion, so the cut
+    detector compares these; the grid adds coarse layout, so two shots with one palette
+    still differ;
   - an 18x32 RGB thumbnail (4x4 block means). Block means are linear in the pixels, so a
     dissolve's frame is exactly a mix of its two shots' thumbnails and a fade a scaled
     one: the gradual-transition test and the motion measure work on these.

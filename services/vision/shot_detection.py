@@ -1,10 +1,11 @@
 """DetectShots as a job: decode at the analysis size -> shot_features on Triton -> detect
 (services.vision.shots) -> keyframes.
 
-Frames are decoded straight to 128x72 (FFmpeg scales while converting, so decoding costs
-the same as at full size and 100x fewer bytes go to Triton) and sent in chunks of 16: one
-batched request each, joined with other callers' by Triton's dynamic batcher. Triton works
-on chunk n while this process decodes chunk n+1. Keyframes are read again at full size.
+Frames are decoded straight to 128x72 (FFmpeg scales while converting to RGB: no dearer
+than a full-size conversion, and 100x fewer bytes go to Triton than at 720p) and sent in
+chunks of 16: one batched request each, joined with other callers' by Triton's dynamic
+batcher. Triton works on chunk n while this process decodes chunk n+1. Keyframes are read
+again at full size.
 """
 from __future__ import annotations
 
