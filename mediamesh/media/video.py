@@ -15,6 +15,7 @@ import av
 import numpy as np
 from av.codec.codec import UnknownCodecError
 from av.container import InputContainer
+from av.video.reformatter import VideoReformatter
 from av.video.stream import VideoStream
 
 from mediamesh.media._convert import (
@@ -107,6 +108,7 @@ def _iter_frames(
     with open_input(source) as container:
         stream = find_stream(container, "video", name)
         next_tick = start
+        reformatter = VideoReformatter()  # one swscale context for the whole run
         for time, frame in _decode_from(container, stream, start):
             if end is not None and time >= end - _EPS:
                 return
@@ -115,7 +117,7 @@ def _iter_frames(
                     continue
                 while next_tick <= time + _EPS:
                     next_tick += step
-            yield VideoFrame(_frame_index(stream, time), time, frame_rgb(frame, size))
+            yield VideoFrame(_frame_index(stream, time), time, frame_rgb(frame, size, reformatter))
 
 
 def read_frame_at(source: MediaSource, time: float) -> VideoFrame:
