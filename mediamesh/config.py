@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     grpc_max_message_bytes: int = Field(64 * 1024 * 1024, ge=4 * 1024 * 1024)
     # longest input AnalyzeRhythm / DetectChorus / MixAudio / RenderMedley accept (from headers)
     max_song_seconds: float = Field(20 * 60.0, gt=0)
+    # longest span of video DetectShots analyses in one request (its per-frame features
+    # stay in memory, ~4 KB a frame: ~720 MB for 2 hours at 25 fps)
+    max_video_seconds: float = Field(2 * 3600.0, gt=0)
     # per-song analysis the audio service keeps between AnalyzeRhythm and DetectChorus
     # (~12 MB per 3-minute song); 0 turns the cache off
     analysis_cache_mb: int = Field(256, ge=0)

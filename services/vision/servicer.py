@@ -139,7 +139,7 @@ class VisionServicer(vision_pb2_grpc.VisionServiceServicer):
         store = self.ctx.store
         async with store.local_file(request.video, "video") as source:
             info = await probe_picture(source, "video")
-            check_video(info, start)
+            check_video(info, start, end, self.ctx.settings.max_video_seconds)
             keyframes = None
             if request.with_keyframes:  # shot i -> outputs/<id>.shot<i>.jpg
                 base = await store.output_path("", "jpg")

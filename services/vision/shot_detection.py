@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from mediamesh import media
-from mediamesh.errors import InvalidArgument, MediaUndecodable
+from mediamesh.errors import InvalidArgument, MediaTooLong, MediaUndecodable
 from mediamesh.inference import TritonClient
 from mediamesh.media_inputs import is_still_image
 from mediamesh.models.shot_features import HEIGHT, WIDTH
@@ -75,14 +75,22 @@ class ShotOutcome:
     frame_count: int
 
 
-def check_video(info: media.MediaInfo, start: float, field_name: str = "video") -> None:
-    """A video with frames after `start`, or INVALID_ARGUMENT saying what is wrong."""
+def check_video(info: media.MediaInfo, start: float, end: float | None, max_seconds: float,
+                field_name: str = "video") -> None:
+    """A video with frames after `start` and at most `max_seconds` of them to analyse, or
+    INVALID_ARGUMENT (MEDIA_TOO_LONG for the length) saying what is wrong."""
     if is_still_image(info):
         raise InvalidArgument(f"{field_name} is a still image; DetectShots needs a video",
                               field_name=field_name)
     if info.duration and start >= info.duration:
         raise InvalidArgument(f"range.start ({start:g} s) is not before the end of the video "
                               f"({info.duration:.3f} s)", field_name="range.start")
+    stop = min(end, info.duration) if end and info.duration else (end or info.duration)
+    if stop and stop - start > max_seconds:
+        raise MediaTooLong(f"{field_name}: {stop - start:.0f} s to analyse; one request takes "
+                           f"at most {max_seconds:.0f} s: set range to analyse it in parts, "
+                           "or raise max_video_seconds in the mesh config",
+                           field_name=field_name)
 
 
 class ShotDetector:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mediamesh.errors import InvalidArgument
+from mediamesh import media
+from mediamesh.errors import InvalidArgument, MediaTooLong
 from mediamesh.models.shot_features import HEIGHT, WIDTH, features_reference
 from mediamesh.synth.videos import shot_frames
+from services.vision.shot_detection import check_video
 from services.vision.shots import (
     FrameFeatures,
     Shot,
@@ -188,3 +190,17 @@ def test_a_flash_does_not_count_as_motion() -> None:
     still[20:22] = 0.3 * still[20:22] + 0.7 * 255.0  # partial: not blank
     (only,) = detect_shots(features(still), DEFAULT)
     assert only.motion < 0.05
+
+
+def test_a_request_over_the_video_length_limit_names_the_fix() -> None:
+    """DetectShots keeps every frame's features: the span it takes is bounded up front."""
+    hour = media.MediaInfo(duration=3600.0, container="mov,mp4,m4a,3gp,3g2,mj2",
+                           has_audio=False, has_video=True, sample_rate=None, channels=None,
+                           width=1280, height=720, fps=25.0, frame_count=90_000,
+                           video_codec="h264", audio_codec=None)
+    check_video(hour, 0.0, None, max_seconds=3600.0)  # exactly the limit is fine
+    check_video(hour, 600.0, 1800.0, max_seconds=1800.0)  # a range inside it too
+    with pytest.raises(MediaTooLong, match="set range to analyse it in parts"):
+        check_video(hour, 0.0, None, max_seconds=1800.0)
+    with pytest.raises(MediaTooLong, match="max_video_seconds"):
+        check_video(hour, 100.0, 3000.0, max_seconds=1800.0)
