@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import grpc
 from rich.console import Console
@@ -68,13 +70,23 @@ async def key_green_screen(settings: Settings, input_path: Path, output: str,
         request.background_image.CopyFrom(stage(settings, background))
     elif color is not None:
         request.background_color.CopyFrom(common_pb2.RgbColor(r=color[0], g=color[1], b=color[2]))
+    result: vision_pb2.KeyGreenScreenResult = await run_with_progress(
+        settings, console, f"keying {input_path.name}",
+        lambda mesh: mesh.vision.KeyGreenScreen(request, timeout=3600))
+    return result
+
+
+async def run_with_progress(settings: Settings, console: Console, label: str,
+                            start: Callable[[MeshClient], AsyncIterator[Any]]) -> Any:
+    """Run one long job (`start` opens its stream on the mesh) behind a progress bar fed by
+    its Progress events; returns its result. A failed call becomes a JobError naming the
+    status, which the CLI prints as a sentence."""
     async with MeshClient.from_settings(settings) as mesh:
         with progress_bar(console) as bar:
-            task = bar.add_task(f"keying {input_path.name}", total=1.0)
+            task = bar.add_task(label, total=1.0)
             try:
                 result = await mesh.run_job(
-                    mesh.vision.KeyGreenScreen(request, timeout=3600),
-                    on_progress=lambda p: bar.update(task, completed=p.fraction))
+                    start(mesh), on_progress=lambda p: bar.update(task, completed=p.fraction))
             except grpc.aio.AioRpcError as exc:
                 raise JobError(f"{exc.code().name}: {exc.details()}") from exc
             bar.update(task, completed=1.0)

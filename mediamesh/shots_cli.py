@@ -8,14 +8,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import grpc
 from google.protobuf import json_format
 from rich.console import Console
 from rich.table import Table
 
-from mediamesh.client import MeshClient
 from mediamesh.config import Settings
-from mediamesh.jobs import JobError, progress_bar, stage
+from mediamesh.jobs import run_with_progress, stage
 from mediamesh.v1 import common_pb2, vision_pb2
 
 _TRANSITION_NAMES = {
@@ -36,16 +34,9 @@ async def detect_shots(settings: Settings, video: Path, console: Console, *,
     request = vision_pb2.DetectShotsRequest(
         video=stage(settings, video), range=common_pb2.TimeRange(start=start, end=end),
         threshold_sensitivity=sensitivity, detect_gradual=gradual, with_keyframes=keyframes)
-    async with MeshClient.from_settings(settings) as mesh:
-        with progress_bar(console) as bar:
-            task = bar.add_task(f"shots in {video.name}", total=1.0)
-            try:
-                result: vision_pb2.DetectShotsResult = await mesh.run_job(
-                    mesh.vision.DetectShots(request, timeout=3600),
-                    on_progress=lambda p: bar.update(task, completed=p.fraction))
-            except grpc.aio.AioRpcError as exc:
-                raise JobError(f"{exc.code().name}: {exc.details()}") from exc
-            bar.update(task, completed=1.0)
+    result: vision_pb2.DetectShotsResult = await run_with_progress(
+        settings, console, f"shots in {video.name}",
+        lambda mesh: mesh.vision.DetectShots(request, timeout=3600))
     return result
 
 

@@ -13,6 +13,7 @@ from mediamesh.grpc_errors import error_info
 from mediamesh.models.green_keyer import key_reference
 from mediamesh.synth import green_screen as synth
 from mediamesh.v1 import common_pb2, vision_pb2
+from tests.integration.streams import collect
 
 W, H, FPS = 160, 96, 25.0
 GREEN_ROW = np.array([[0, 1, 0, 20, 100, 0.8]], dtype=np.float32)
@@ -36,14 +37,7 @@ def clip(media_root: Path) -> Path:
 
 async def run(client: MeshClient, request: vision_pb2.KeyGreenScreenRequest
               ) -> tuple[list[common_pb2.Progress], vision_pb2.KeyGreenScreenResult]:
-    progress, results = [], []
-    async for event in client.vision.KeyGreenScreen(request, timeout=120):
-        if event.WhichOneof("event") == "progress":
-            progress.append(event.progress)
-        else:
-            results.append(event.result)
-    assert len(results) == 1
-    return progress, results[0]
+    return await collect(client.vision.KeyGreenScreen(request, timeout=120))
 
 
 async def test_image_inline_matches_the_reference_keyer(client: MeshClient,

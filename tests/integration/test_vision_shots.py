@@ -16,6 +16,7 @@ from mediamesh.config import Settings
 from mediamesh.grpc_errors import error_info
 from mediamesh.synth import videos
 from mediamesh.v1 import common_pb2, vision_pb2
+from tests.integration.streams import collect
 from tests.integration.test_mesh_health import cli
 
 SEED = 521  # 6 shots: opens with a fade in; fade in, fade out, cut, dissolve; 2 flashes
@@ -35,14 +36,7 @@ def clip(media_root: Path) -> videos.ClipTruth:
 
 async def run(client: MeshClient, request: vision_pb2.DetectShotsRequest
               ) -> tuple[list[common_pb2.Progress], vision_pb2.DetectShotsResult]:
-    progress, results = [], []
-    async for event in client.vision.DetectShots(request, timeout=300):
-        if event.WhichOneof("event") == "progress":
-            progress.append(event.progress)
-        else:
-            results.append(event.result)
-    assert len(results) == 1
-    return progress, results[0]
+    return await collect(client.vision.DetectShots(request, timeout=300))
 
 
 def video(**kwargs: object) -> vision_pb2.DetectShotsRequest:
