@@ -49,15 +49,12 @@ class AudioServicer(audio_pb2_grpc.AudioServiceServicer):
         self.ctx = ctx
         self.frames = FrameCache(ctx.settings.analysis_cache_mb << 20)
 
-    async def _transform(self, mono: np.ndarray, digest: str | None
-                         ) -> tuple[np.ndarray, FrameFeatures]:
-        """The song's spectrogram and its FrameFeatures, kept under `digest` (the whole
-        file's) for a DetectChorus that follows."""
-        spectrum = await asyncio.to_thread(spectral.spectrogram, mono)
+    async def _frames(self, spectrum: np.ndarray, digest: str) -> FrameFeatures:
+        """The song's FrameFeatures, kept under `digest` (the whole file's) for a
+        DetectChorus that follows."""
         frames = await asyncio.to_thread(FrameFeatures.of, spectrum)
-        if digest is not None:
-            self.frames.put(digest, frames)
-        return spectrum, frames
+        self.frames.put(digest, frames)
+        return frames
 
     async def AnalyzeLoudness(self, request: audio_pb2.AnalyzeLoudnessRequest,  # noqa: N802
                               context: grpc.aio.ServicerContext
@@ -97,7 +94,9 @@ class AudioServicer(audio_pb2_grpc.AudioServiceServicer):
             reply = await rhythm.analyze_madmom(self.ctx.triton, mono, options, start,
                                                 duration)
         else:
-            spectrum, _ = await self._transform(mono, digest)
+            spectrum = await asyncio.to_thread(spectral.spectrogram, mono)
+            if digest is not None:  # a whole song: its chorus request may follow
+                await self._frames(spectrum, digest)
             reply = await rhythm.analyze(self.ctx.triton, mono, options, start, duration,
                                          spectrum)
         reply.audio.CopyFrom(request.audio)
@@ -143,7 +142,8 @@ class AudioServicer(audio_pb2_grpc.AudioServiceServicer):
                 return cached, grid, info.duration or (len(cached) - 1) / spectral.FPS
             mono = await decode_audio_input(path, "audio", spectral.RATE)
         rhythm.check_audible(mono, "audio")
-        spectrum, frames = await self._transform(mono, digest)
+        spectrum = await asyncio.to_thread(spectral.spectrogram, mono)
+        frames = await self._frames(spectrum, digest)
         duration = info.duration or len(mono) / spectral.RATE
         if grid is None:
             grid = await rhythm.analyze(self.ctx.triton, mono, rhythm.RhythmOptions.default(),
