@@ -3,6 +3,8 @@ the request field."""
 from __future__ import annotations
 
 import asyncio
+import itertools
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -60,4 +62,33 @@ async def decode_audio_input(path: Path, field_name: str, rate: int, *, mono: bo
         return await asyncio.to_thread(media.decode_audio, path, rate, mono, start, duration)
     except media.MediaError as exc:
         raise MediaUndecodable(f"{label or field_name} cannot be decoded: {exc}",
+                               field_name=field_name) from exc
+
+
+def check_video(info: media.MediaInfo, start: float, end: float | None, max_seconds: float,
+                field_name: str = "video", rpc: str = "DetectShots") -> None:
+    """A video with frames after `start` and at most `max_seconds` of them to analyse, or
+    INVALID_ARGUMENT (MEDIA_TOO_LONG for the length) saying what is wrong."""
+    if is_still_image(info):
+        raise InvalidArgument(f"{field_name} is a still image; {rpc} needs a video",
+                              field_name=field_name)
+    if info.duration and start >= info.duration:
+        raise InvalidArgument(f"range.start ({start:g} s) is not before the end of the video "
+                              f"({info.duration:.3f} s)", field_name="range.start")
+    stop = min(end, info.duration) if end and info.duration else (end or info.duration)
+    if stop and stop - start > max_seconds:
+        raise MediaTooLong(f"{field_name}: {stop - start:.0f} s to analyse; one request takes "
+                           f"at most {max_seconds:.0f} s: set range to analyse it in parts, "
+                           "or raise max_video_seconds in the mesh config",
+                           field_name=field_name)
+
+
+async def decode_chunk(frames: Iterator[media.VideoFrame], size: int,
+                       field_name: str = "video") -> list[media.VideoFrame]:
+    """The next `size` frames (fewer at the end), decoded in a worker thread; a stream that
+    breaks mid-way is INVALID_ARGUMENT naming the input."""
+    try:
+        return await asyncio.to_thread(lambda: list(itertools.islice(frames, size)))
+    except media.MediaError as exc:
+        raise MediaUndecodable(f"{field_name} cannot be decoded: {exc}",
                                field_name=field_name) from exc

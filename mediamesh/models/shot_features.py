@@ -30,7 +30,10 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
-OPSET = 17
+from mediamesh.models.onnx_graph import const as _const
+from mediamesh.models.onnx_graph import finish
+from mediamesh.models.onnx_graph import scalar as _scalar
+
 WIDTH, HEIGHT = 128, 72  # the analysis size frames are decoded to
 GRID = 2  # regions per side
 HUE_BINS, SAT_BINS, VAL_BINS = 16, 8, 16
@@ -71,17 +74,6 @@ def features_reference(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     regions = votes.reshape(n, GRID, HIST_H // GRID, GRID, HIST_W // GRID, BINS)
     thumb = x.reshape(n, THUMB_H, POOL, THUMB_W, POOL, 3).mean(axis=(2, 4))
     return regions.mean(axis=(2, 4)).astype(np.float32), thumb.astype(np.float32)
-
-
-def _const(name: str, values: np.ndarray | list[float] | list[int], dtype: int,
-           shape: list[int] | None = None) -> onnx.NodeProto:
-    flat = np.asarray(values).ravel().tolist()
-    return helper.make_node("Constant", [], [name], value=helper.make_tensor(
-        name + "_value", dtype, shape if shape is not None else [len(flat)], flat))
-
-
-def _scalar(name: str, value: float) -> onnx.NodeProto:
-    return _const(name, [value], TensorProto.FLOAT, [])
 
 
 def build_graph() -> onnx.ModelProto:
@@ -153,8 +145,4 @@ def build_graph() -> onnx.ModelProto:
                                               ["N", HEIGHT, WIDTH, 3])],
         outputs=[helper.make_tensor_value_info("hist", f, ["N", GRID, GRID, BINS]),
                  helper.make_tensor_value_info("thumb", f, ["N", THUMB_H, THUMB_W, 3])])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
-                              producer_name="mediamesh", doc_string=__doc__)
-    model.ir_version = 8  # readable by the onnxruntime in Triton 2.51 images
-    onnx.checker.check_model(model, full_check=True)
-    return model
+    return finish(graph, __doc__)

@@ -11,7 +11,7 @@ import grpc
 from mediamesh import media
 from mediamesh.errors import InvalidArgument, MediaUndecodable
 from mediamesh.grpc_server import ServiceBinding
-from mediamesh.media_inputs import is_still_image, probe_picture
+from mediamesh.media_inputs import check_video, is_still_image, probe_picture
 from mediamesh.protocol import media_ref, mime_for, progress, time_range
 from mediamesh.service_runtime import ServiceContext
 from mediamesh.storage import MediaStore, StoredOutput
@@ -30,7 +30,6 @@ from services.vision.shot_detection import (
     ShotJob,
     ShotOutcome,
     TimedShot,
-    check_video,
 )
 from services.vision.shots import ShotParams, Transition
 

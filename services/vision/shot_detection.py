@@ -10,7 +10,6 @@ again at full size.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, replace
@@ -19,9 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from mediamesh import media
-from mediamesh.errors import InvalidArgument, MediaTooLong, MediaUndecodable
+from mediamesh.errors import InvalidArgument, MediaUndecodable
 from mediamesh.inference import TritonClient
-from mediamesh.media_inputs import is_still_image
+from mediamesh.media_inputs import decode_chunk
 from mediamesh.models.shot_features import HEIGHT, WIDTH
 from mediamesh.storage import StoredOutput
 from services.vision.shots import FrameFeatures, Shot, ShotParams, detect_shots
@@ -75,24 +74,6 @@ class ShotOutcome:
     frame_count: int
 
 
-def check_video(info: media.MediaInfo, start: float, end: float | None, max_seconds: float,
-                field_name: str = "video") -> None:
-    """A video with frames after `start` and at most `max_seconds` of them to analyse, or
-    INVALID_ARGUMENT (MEDIA_TOO_LONG for the length) saying what is wrong."""
-    if is_still_image(info):
-        raise InvalidArgument(f"{field_name} is a still image; DetectShots needs a video",
-                              field_name=field_name)
-    if info.duration and start >= info.duration:
-        raise InvalidArgument(f"range.start ({start:g} s) is not before the end of the video "
-                              f"({info.duration:.3f} s)", field_name="range.start")
-    stop = min(end, info.duration) if end and info.duration else (end or info.duration)
-    if stop and stop - start > max_seconds:
-        raise MediaTooLong(f"{field_name}: {stop - start:.0f} s to analyse; one request takes "
-                           f"at most {max_seconds:.0f} s: set range to analyse it in parts, "
-                           "or raise max_video_seconds in the mesh config",
-                           field_name=field_name)
-
-
 class ShotDetector:
     """Runs one ShotJob against Triton; yields ShotProgress then one ShotOutcome."""
 
@@ -143,7 +124,7 @@ class ShotDetector:
         pending: asyncio.Task[FrameFeatures] | None = None
         last_report = time.monotonic()
         try:
-            chunk = await _decode(frames)
+            chunk = await decode_chunk(frames, CHUNK_FRAMES)
             while chunk or pending:
                 started = asyncio.create_task(
                     self.features(np.stack([f.rgb for f in chunk]))) if chunk else None
@@ -155,7 +136,7 @@ class ShotDetector:
                         last_report = time.monotonic()
                         yield sum(len(p) for p in parts)
                 pending = started
-                chunk = await _decode(frames) if started else []
+                chunk = await decode_chunk(frames, CHUNK_FRAMES) if started else []
         except BaseException:
             if pending:
                 pending.cancel()
@@ -182,14 +163,6 @@ class ShotDetector:
                 output.path.unlink(missing_ok=True)
             raise
         yield with_frames
-
-
-async def _decode(frames: Iterator[media.VideoFrame]) -> list[media.VideoFrame]:
-    """The next chunk of frames, decoded in a worker thread."""
-    try:
-        return await asyncio.to_thread(lambda: list(itertools.islice(frames, CHUNK_FRAMES)))
-    except media.MediaError as exc:
-        raise MediaUndecodable(f"video cannot be decoded: {exc}", field_name="video") from exc
 
 
 def _read_frame(source: Path, when: float) -> np.ndarray:

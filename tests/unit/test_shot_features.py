@@ -10,7 +10,7 @@ import onnx
 import onnxruntime as ort
 import pytest
 
-from mediamesh.models import registry, shot_features
+from mediamesh.models import onnx_graph, registry, shot_features
 from mediamesh.models.shot_features import (
     BINS,
     GRID,
@@ -42,7 +42,7 @@ def test_graph_declares_its_tensors() -> None:
     onnx.checker.check_model(model, full_check=True)
     assert [i.name for i in model.graph.input] == ["image"]
     assert [o.name for o in model.graph.output] == ["hist", "thumb"]
-    assert model.opset_import[0].version == shot_features.OPSET and model.ir_version == 8
+    assert model.opset_import[0].version == onnx_graph.OPSET and model.ir_version == 8
 
 
 @pytest.mark.parametrize("n", [1, 3, 16])
