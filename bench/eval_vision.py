@@ -207,21 +207,30 @@ def eval_shots(count: int) -> dict[str, Any]:
             "table": table, "clips": per_clip}
 
 
-SECTIONS: dict[str, Callable[[int], dict[str, Any]]] = {"shots": eval_shots}
+def eval_fingerprints(count: int) -> dict[str, Any]:
+    """Copies of the shot clips matched back to their originals (bench/vision_fingerprint.py)."""
+    from vision_fingerprint import eval_fingerprint
+
+    return eval_fingerprint(render_clips(count, RESULTS / "clips"), RESULTS / "copies")
+
+
+SECTIONS: dict[str, Callable[[int], dict[str, Any]]] = {"shots": eval_shots,
+                                                        "fingerprint": eval_fingerprints}
 COLUMNS = ["method", "all_p", "all_r", "all_f1", "cut_p", "cut_r", "cut_f1", "gradual_p",
            "gradual_r", "gradual_f1", "type_acc", "fp_flash", "fp_motion", "fps"]
 
 
 def markdown(section: dict[str, Any]) -> str:
-    columns = [c for c in COLUMNS if any(c in row for row in section["table"])]
+    columns = [c for c in section.get("columns", COLUMNS)
+               if any(c in row for row in section["table"])]
     lines = [f"**{section['title']}**", "", "| " + " | ".join(columns) + " |",
              "|" + "---|" * len(columns)]
     for row in section["table"]:
         cells = []
         for c in columns:
             value = row.get(c)
-            cells.append("-" if value is None else f"{value:.3f}" if isinstance(value, float)
-                         and c != "fps" else f"{value:.0f}" if c == "fps" else str(value))
+            cells.append("-" if value is None else f"{value:.0f}" if c == "fps"
+                         else f"{value:.3f}" if isinstance(value, float) else str(value))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -291,6 +291,49 @@ def shots(video: Annotated[Path, typer.Argument(help="a video file")],
 
 
 @app.command()
+def fingerprint(video: Annotated[Path, typer.Argument(help="a video file")],
+                output: Annotated[Path | None, typer.Option(
+                    "--output", "-o", help="where to save it (default: VIDEO's name .mmfp "
+                    "in the current folder)")] = None,
+                sample_fps: Annotated[float, typer.Option(help="samples per second "
+                                                          "(0 = default, 2)")] = 0.0) -> None:
+    """A perceptual fingerprint of a video through VisionService.Fingerprint, saved to a file
+    that `mediamesh match` (or MatchFingerprints) compares."""
+    from mediamesh.fingerprint_cli import SUFFIX, fingerprint_video
+
+    s = settings()
+    result = run_job(fingerprint_video(s, video, console, sample_fps))
+    target = output or Path(video.stem + SUFFIX)
+    target.write_bytes(result.fingerprint)
+    console.print(f"{target}: {len(result.frame_hashes)} samples over {result.duration:.1f} s, "
+                  f"{len(result.fingerprint):,} bytes ({result.algorithm} v{result.version})",
+                  soft_wrap=True)
+
+
+@app.command()
+def match(query: Annotated[Path, typer.Argument(help="a video or a .mmfp fingerprint")],
+          candidates: Annotated[list[Path], typer.Argument(help="videos or .mmfp files")],
+          min_score: Annotated[float, typer.Option(help="0..1; 0 = the service's "
+                                                   "default")] = 0.0,
+          as_json: Annotated[bool, typer.Option("--json", help="machine-readable")] = False
+          ) -> None:
+    """Which candidates show the query's pictures (re-encoded, resized, trimmed or with a
+    logo), and where they line up: VisionService.MatchFingerprints."""
+    from google.protobuf import json_format
+
+    from mediamesh.fingerprint_cli import match_files, matches_table
+
+    s = settings()
+    response = run_job(match_files(s, query, candidates, err if as_json else console,
+                                   min_score))
+    if as_json:
+        print(json.dumps(json_format.MessageToDict(response, preserving_proto_field_name=True),
+                         indent=2))
+    else:
+        console.print(matches_table(query, response, len(candidates)))
+
+
+@app.command()
 def demo(out_dir: Annotated[Path, typer.Option(help="where to put the results")] = Path("out"),
          job: Annotated[str, typer.Option(help="medley | greenscreen")] = "medley") -> None:
     """Run the main job (the medley) end to end against the running mesh, and check it."""

@@ -8,13 +8,17 @@ floats: `services.vision.fingerprint.hash_bits`). Frames are decoded straight to
 FFmpeg's scaler, which filters while it shrinks (PDQ's own tent filter does the same job),
 so any resize of a video gives nearly the same picture here.
 
-The graph also gives PDQ's quality signal, the mean absolute luma gradient: flat frames
-(black, a fade's end, a solid title card) hash to noise and must not count as evidence.
+The graph also gives a quality signal in the spirit of PDQ's: the energy of the 8x8 lowest
+coefficients, the part of the picture fingerprints compare. Flat frames (black, a fade's
+end, a solid card) have none and fine noise or texture little: their hashes and signatures
+are at the mercy of the encoder, and must not count as much evidence. (PDQ's own measure,
+the gradient sum, calls a noise texture rich: measured on the evaluation's copies, such
+shots matched their originals at cosine 0.2-0.7, shots with structure at 0.9-0.99.)
 
 Tensors (batched, so Triton's dynamic batcher can join frames):
   image    UINT8 [N, 64, 64, 3]   RGB frames at the hashing size
   dct      FP32  [N, 16, 16]      DCT coefficients 1..16 x 1..16 of the luma (0..1 scale)
-  quality  FP32  [N, 1]           mean |horizontal| + |vertical| luma step, 0..2
+  quality  FP32  [N, 1]           L2 norm of the 8x8 lowest coefficients (flat frame: 0)
 """
 from __future__ import annotations
 
@@ -27,6 +31,7 @@ from mediamesh.models.onnx_graph import const, finish
 SIZE = 64  # frames are decoded to SIZE x SIZE
 BANDS = 16  # DCT frequencies kept per axis (DC excluded)
 LUMA = (0.299, 0.587, 0.114)  # BT.601, as PDQ
+QUALITY_BANDS = 8  # quality = energy of the QUALITY_BANDS x QUALITY_BANDS lowest coefficients
 
 
 def dct_matrix() -> np.ndarray:
@@ -43,9 +48,9 @@ def hash_reference(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     luma = x @ np.asarray(LUMA, dtype=np.float32)  # (N, 64, 64)
     d = dct_matrix()
     coefficients = d @ luma @ d.T
-    dx = np.abs(np.diff(luma, axis=2)).mean(axis=(1, 2))
-    dy = np.abs(np.diff(luma, axis=1)).mean(axis=(1, 2))
-    return coefficients.astype(np.float32), (dx + dy)[:, None].astype(np.float32)
+    low = coefficients[:, :QUALITY_BANDS, :QUALITY_BANDS].reshape(len(image), -1)
+    return coefficients.astype(np.float32), np.linalg.norm(low, axis=1)[:, None].astype(
+        np.float32)
 
 
 def build_graph() -> onnx.ModelProto:
@@ -66,22 +71,12 @@ def build_graph() -> onnx.ModelProto:
         node("Reshape", ["luma_c", "plane"], ["luma"]),
         node("MatMul", ["dct_rows", "luma"], ["rows"]),  # (N, 16, 64)
         node("MatMul", ["rows", "dct_t"], ["dct"]),  # (N, 16, 16)
+        const("low_start", [0, 0], i64), const("low_end", [QUALITY_BANDS, QUALITY_BANDS], i64),
+        const("low_axes", [1, 2], i64),
+        node("Slice", ["dct", "low_start", "low_end", "low_axes"], ["low"]),
+        node("ReduceL2", ["low"], ["quality_flat"], axes=[1, 2], keepdims=0),
+        node("Reshape", ["quality_flat", "one_axis"], ["quality"]),
     ]
-    for axis, name in ((2, "dx"), (1, "dy")):
-        nodes += [
-            const(f"{name}_head", [0], i64), const(f"{name}_tail", [1], i64),
-            const(f"{name}_stop", [SIZE - 1], i64), const(f"{name}_end", [SIZE], i64),
-            const(f"{name}_axis", [axis], i64),
-            node("Slice", ["luma", f"{name}_head", f"{name}_stop", f"{name}_axis"],
-                 [f"{name}_a"]),
-            node("Slice", ["luma", f"{name}_tail", f"{name}_end", f"{name}_axis"],
-                 [f"{name}_b"]),
-            node("Sub", [f"{name}_b", f"{name}_a"], [f"{name}_step"]),
-            node("Abs", [f"{name}_step"], [f"{name}_abs"]),
-            node("ReduceMean", [f"{name}_abs"], [f"{name}_mean"], axes=[1, 2], keepdims=0),
-        ]
-    nodes += [node("Add", ["dx_mean", "dy_mean"], ["quality_flat"]),
-              node("Reshape", ["quality_flat", "one_axis"], ["quality"])]
     graph = helper.make_graph(
         nodes, "frame_hash",
         inputs=[helper.make_tensor_value_info("image", TensorProto.UINT8, ["N", SIZE, SIZE, 3])],

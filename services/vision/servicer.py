@@ -9,13 +9,28 @@ from collections.abc import AsyncIterator
 import grpc
 
 from mediamesh import media
-from mediamesh.errors import InvalidArgument, MediaUndecodable
+from mediamesh.errors import InvalidArgument, MediaUndecodable, MeshError, StatusCode
 from mediamesh.grpc_server import ServiceBinding
 from mediamesh.media_inputs import check_video, is_still_image, probe_picture
 from mediamesh.protocol import media_ref, mime_for, progress, time_range
 from mediamesh.service_runtime import ServiceContext
 from mediamesh.storage import MediaStore, StoredOutput
 from mediamesh.v1 import common_pb2, vision_pb2, vision_pb2_grpc
+from services.vision.fingerprint import (
+    ALGORITHM,
+    VERSION,
+    Alignment,
+    Fingerprint,
+    MatchParams,
+    Samples,
+    match,
+)
+from services.vision.fingerprint_job import (
+    Fingerprinter,
+    FingerprintJob,
+    FingerprintProgress,
+    sample_rate,
+)
 from services.vision.green_screen import (
     GreenScreenKeyer,
     KeyJob,
@@ -32,6 +47,8 @@ from services.vision.shot_detection import (
     TimedShot,
 )
 from services.vision.shots import ShotParams, Transition
+
+MAX_MATCH_PAIRS = 2_000_000_000  # query x candidate samples: ~40 hour-long pairs, seconds
 
 _KEY_COLORS = {
     vision_pb2.KEY_COLOR_GREEN: KeyChannel.GREEN,
@@ -83,6 +100,7 @@ class VisionServicer(vision_pb2_grpc.VisionServiceServicer):
         self.ctx = ctx
         self.keyer = GreenScreenKeyer(ctx.triton)
         self.shot_detector = ShotDetector(ctx.triton)
+        self.fingerprinter = Fingerprinter(ctx.triton)
 
     async def KeyGreenScreen(self, request: vision_pb2.KeyGreenScreenRequest,  # noqa: N802
                              context: grpc.aio.ServicerContext
@@ -156,6 +174,73 @@ class VisionServicer(vision_pb2_grpc.VisionServiceServicer):
                     yield vision_pb2.DetectShotsEvent(progress=common_pb2.Progress(
                         fraction=item.fraction, stage=item.stage, done=item.done,
                         total=item.total))
+
+    async def Fingerprint(self, request: vision_pb2.FingerprintRequest,  # noqa: N802
+                          context: grpc.aio.ServicerContext
+                          ) -> AsyncIterator[vision_pb2.FingerprintEvent]:
+        job_fps = sample_rate(request.sample_fps)
+        async with self.ctx.store.local_file(request.video, "video") as source:
+            info = await probe_picture(source, "video")
+            check_video(info, 0.0, None, self.ctx.settings.max_video_seconds, rpc="Fingerprint")
+            async for item in self.fingerprinter.run(FingerprintJob(source, job_fps), info):
+                if isinstance(item, FingerprintProgress):
+                    yield vision_pb2.FingerprintEvent(
+                        progress=progress(item.done, item.total, "hashing"))
+                else:
+                    yield vision_pb2.FingerprintEvent(
+                        result=_fingerprint_result(item.samples, job_fps, item.duration))
+
+    async def MatchFingerprints(self, request: vision_pb2.MatchFingerprintsRequest,  # noqa: N802
+                                context: grpc.aio.ServicerContext
+                                ) -> vision_pb2.MatchFingerprintsResponse:
+        params = _match_params(request.min_score)
+        query = Fingerprint.from_bytes(request.query, "query")
+        candidates = [(c.id, Fingerprint.from_bytes(c.fingerprint, f"candidates[{i}]"))
+                      for i, c in enumerate(request.candidates)]
+        work = len(query) * sum(len(c) for _, c in candidates)
+        if work > MAX_MATCH_PAIRS:
+            raise MeshError(f"comparing {len(query)} query samples with "
+                            f"{work // max(1, len(query))} candidate samples is over the limit "
+                            f"of {MAX_MATCH_PAIRS:,} sample pairs per request: send the "
+                            "candidates in several requests", StatusCode.RESOURCE_EXHAUSTED,
+                            "QUOTA_EXCEEDED", field_name="candidates")
+        matches = await asyncio.to_thread(_match_all, query, candidates, params)
+        return vision_pb2.MatchFingerprintsResponse(matches=[
+            vision_pb2.Match(id=cid, score=a.score, offset=a.offset,
+                             query_range=common_pb2.TimeRange(start=a.query_start,
+                                                              end=a.query_end),
+                             candidate_range=common_pb2.TimeRange(start=a.candidate_start,
+                                                                  end=a.candidate_end))
+            for cid, a in matches])
+
+def _fingerprint_result(samples: Samples, sample_fps: float, duration: float
+                        ) -> vision_pb2.FingerprintResult:
+    return vision_pb2.FingerprintResult(
+        fingerprint=samples.fingerprint(sample_fps, duration).to_bytes(), algorithm=ALGORITHM,
+        version=VERSION, duration=duration,
+        frame_hashes=[vision_pb2.FrameHash(time=float(t), hash=h.tobytes())
+                      for t, h in zip(samples.times, samples.hashes, strict=True)])
+
+
+def _match_params(min_score: float) -> MatchParams:
+    if min_score == 0:
+        return MatchParams()
+    if not 0 < min_score <= 1:
+        raise InvalidArgument(f"min_score must be in (0, 1] (0 = the default "
+                              f"{MatchParams().min_score:g}), got {min_score:g}",
+                              field_name="min_score")
+    return MatchParams(min_score=min_score)
+
+
+def _match_all(query: Fingerprint, candidates: list[tuple[str, Fingerprint]],
+               params: MatchParams) -> list[tuple[str, Alignment]]:
+    """Candidates that match, best first (ties keep the request's order)."""
+    found = []
+    for cid, candidate in candidates:
+        alignment = match(query, candidate, params)
+        if alignment is not None:
+            found.append((cid, alignment))
+    return sorted(found, key=lambda item: -item[1].score)
 
 
 def bindings(ctx: ServiceContext) -> list[ServiceBinding]:

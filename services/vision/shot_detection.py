@@ -19,8 +19,8 @@ import numpy as np
 
 from mediamesh import media
 from mediamesh.errors import InvalidArgument, MediaUndecodable
+from mediamesh.frame_pipeline import pipelined
 from mediamesh.inference import TritonClient
-from mediamesh.media_inputs import decode_chunk
 from mediamesh.models.shot_features import HEIGHT, WIDTH
 from mediamesh.storage import StoredOutput
 from services.vision.shots import FrameFeatures, Shot, ShotParams, detect_shots
@@ -121,26 +121,17 @@ class ShotDetector:
         the frames done every PROGRESS_EVERY_S."""
         frames: Iterator[media.VideoFrame] = media.iter_frames(
             job.source, start=job.start, end=end, size=(WIDTH, HEIGHT))
-        pending: asyncio.Task[FrameFeatures] | None = None
         last_report = time.monotonic()
-        try:
-            chunk = await decode_chunk(frames, CHUNK_FRAMES)
-            while chunk or pending:
-                started = asyncio.create_task(
-                    self.features(np.stack([f.rgb for f in chunk]))) if chunk else None
-                indices += [f.index for f in chunk]
-                times += [f.time for f in chunk]
-                if pending:
-                    parts.append(await pending)
-                    if time.monotonic() - last_report >= PROGRESS_EVERY_S:
-                        last_report = time.monotonic()
-                        yield sum(len(p) for p in parts)
-                pending = started
-                chunk = await decode_chunk(frames, CHUNK_FRAMES) if started else []
-        except BaseException:
-            if pending:
-                pending.cancel()
-            raise
+        async for chunk, features in pipelined(frames, CHUNK_FRAMES, self._featurise):
+            indices += [f.index for f in chunk]
+            times += [f.time for f in chunk]
+            parts.append(features)
+            if time.monotonic() - last_report >= PROGRESS_EVERY_S:
+                last_report = time.monotonic()
+                yield len(indices)
+
+    async def _featurise(self, chunk: list[media.VideoFrame]) -> FrameFeatures:
+        return await self.features(np.stack([f.rgb for f in chunk]))
 
     async def _keyframes(self, source: Path, shots: list[TimedShot],
                          outputs: KeyframeOutputs
