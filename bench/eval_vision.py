@@ -14,6 +14,9 @@ Sections:
          decode included; ours runs the same model.onnx in onnxruntime on one thread (the
          work Triton does for the service) and the same numpy detector.
 
+  fingerprint  bench/vision_fingerprint.py: altered copies of the shot clips matched back.
+  portrait     bench/vision_portrait.py: person mattes on mediamesh.synth.portraits clips.
+
     python bench/eval_vision.py [--clips 12] [--section shots]
 """
 from __future__ import annotations
@@ -214,8 +217,16 @@ def eval_fingerprints(count: int) -> dict[str, Any]:
     return eval_fingerprint(render_clips(count, RESULTS / "clips"), RESULTS / "copies")
 
 
+def eval_portraits(count: int) -> dict[str, Any]:
+    """Person mattes against exact truth (bench/vision_portrait.py)."""
+    from vision_portrait import eval_portrait
+
+    return eval_portrait(count)
+
+
 SECTIONS: dict[str, Callable[[int], dict[str, Any]]] = {"shots": eval_shots,
-                                                        "fingerprint": eval_fingerprints}
+                                                        "fingerprint": eval_fingerprints,
+                                                        "portrait": eval_portraits}
 COLUMNS = ["method", "all_p", "all_r", "all_f1", "cut_p", "cut_r", "cut_f1", "gradual_p",
            "gradual_r", "gradual_f1", "type_acc", "fp_flash", "fp_motion", "fps"]
 

@@ -291,6 +291,37 @@ def shots(video: Annotated[Path, typer.Argument(help="a video file")],
 
 
 @app.command()
+def portrait(input_path: Annotated[Path, typer.Argument(help="image or video with people")],
+             mode: Annotated[str, typer.Option(help="alpha | color | image | video | blur")
+                             ] = "alpha",
+             output: Annotated[str, typer.Option(help="output path in the media root")] = "",
+             background: Annotated[Path | None, typer.Option(
+                 help="the image (--mode image) or video (--mode video) to put behind")] = None,
+             color: Annotated[str | None, typer.Option(help="'#00ff00' or '0,255,0' for "
+                                                       "--mode color")] = None,
+             blur_radius: Annotated[float, typer.Option(help="--mode blur: Gaussian sigma in "
+                                                        "output pixels (0 = 2% of the "
+                                                        "height)")] = 0.0,
+             smoothing: Annotated[float | None, typer.Option(
+                 help="temporal smoothing of the matte 0..1 (0 = none; default: the "
+                 "service's)")] = None,
+             start: Annotated[float, typer.Option(help="from here, seconds")] = 0.0,
+             end: Annotated[float, typer.Option(help="... to here (0 = the end)")] = 0.0
+             ) -> None:
+    """Cut people out without a green screen (VisionService.SegmentPortrait): the matte,
+    or the person over a colour, image, video or their own blurred background."""
+    from mediamesh.portrait_cli import segment_portrait
+
+    s = settings()
+    result = run_job(segment_portrait(s, input_path, console, mode=mode, output=output,
+                                      background=background, color=color,
+                                      blur_radius=blur_radius, smoothing=smoothing,
+                                      start=start, end=end))
+    console.print(f"output: {s.media_root / result.output.uri} ({result.frames} frames, "
+                  f"people cover {result.mean_person_coverage:.0%})", soft_wrap=True)
+
+
+@app.command()
 def fingerprint(video: Annotated[Path, typer.Argument(help="a video file")],
                 output: Annotated[Path | None, typer.Option(
                     "--output", "-o", help="where to save it (default: VIDEO's name .mmfp "

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from mediamesh import media
-from mediamesh.errors import InvalidArgument, MeshError, StatusCode
+from mediamesh.errors import MeshError, StatusCode
 from mediamesh.inference import TritonClient
 from mediamesh.media_inputs import is_still_image
 from mediamesh.models.green_keyer import apply_despill
@@ -27,11 +27,11 @@ from services.vision.keying import (
     detect_key_channel,
     fit_background,
 )
+from services.vision.video_output import AUDIO_RATE, finish_video
 
 MODEL = "green_keyer"
 CHUNK_FRAMES = 4  # frames per Triton request: amortises the call, bounded memory
 PROGRESS_EVERY_S = 0.5
-AUDIO_RATE = 48000
 
 
 class OutputMode(StrEnum):
@@ -174,14 +174,7 @@ class GreenScreenKeyer:
                 pending = started
                 chunk = (await asyncio.to_thread(_next_chunk, frames, CHUNK_FRAMES)
                          if started else [])
-            if done == 0:
-                raise InvalidArgument(f"no video frames between {job.start:.3f} s and "
-                                      f"{end:.3f} s", field_name="range")
-            if keep_audio:
-                samples = await asyncio.to_thread(
-                    media.decode_audio, job.source, AUDIO_RATE, False, job.start, end - job.start)
-                await asyncio.to_thread(writer.write_audio, samples)
-            await asyncio.to_thread(writer.close)
+            await finish_video(writer, job.source, job.start, end, done, keep_audio)
         except BaseException:
             if pending:
                 pending[1].cancel()

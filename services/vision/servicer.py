@@ -3,7 +3,9 @@ UNIMPLEMENTED (the generated base class, mapped by the shared interceptor)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
+import math
 from collections.abc import AsyncIterator
 
 import grpc
@@ -16,6 +18,7 @@ from mediamesh.protocol import media_ref, mime_for, progress, time_range
 from mediamesh.service_runtime import ServiceContext
 from mediamesh.storage import MediaStore, StoredOutput
 from mediamesh.v1 import common_pb2, vision_pb2, vision_pb2_grpc
+from services.vision import matting, portrait
 from services.vision.fingerprint import (
     ALGORITHM,
     VERSION,
@@ -212,6 +215,49 @@ class VisionServicer(vision_pb2_grpc.VisionServiceServicer):
                              candidate_range=common_pb2.TimeRange(start=a.candidate_start,
                                                                   end=a.candidate_end))
             for cid, a in matches])
+
+    async def SegmentPortrait(self, request: vision_pb2.SegmentPortraitRequest,  # noqa: N802
+                              context: grpc.aio.ServicerContext
+                              ) -> AsyncIterator[vision_pb2.SegmentPortraitEvent]:
+        options = portrait.PortraitOptions.from_request(
+            portrait.Background.from_contract(request.mode, vision_pb2.PortraitBackground.Name),
+            request.WhichOneof("background"), request.blur_radius,
+            request.temporal_smoothing if request.HasField("temporal_smoothing")
+            else matting.DEFAULT_SMOOTHING)
+        start, end = time_range(request.range)
+        store = self.ctx.store
+        async with contextlib.AsyncExitStack() as files:
+            source = await files.enter_async_context(store.local_file(request.input, "input"))
+            info = await probe_picture(source, "input")
+            if not is_still_image(info):  # the range must fit; streaming needs no length cap
+                check_video(info, start, end, math.inf, "input", "SegmentPortrait")
+            image = video = None
+            if request.HasField("background_image"):
+                path = await files.enter_async_context(
+                    store.local_file(request.background_image, "background_image"))
+                image = await asyncio.to_thread(portrait.read_background_image, path)
+            if request.HasField("background_video"):
+                path = await files.enter_async_context(
+                    store.local_file(request.background_video, "background_video"))
+                video = (path, await probe_picture(path, "background_video"))
+                portrait.check_background_video(video[1])
+            output = await store.output_path(
+                request.output.uri, portrait.output_extension(is_still_image(info)),
+                overwrite=request.output.overwrite)
+            job = portrait.PortraitJob(source, options, _color(request.background_color)
+                                       if request.HasField("background_color") else None,
+                                       image, video, start, end)
+            async for item in portrait.PortraitSegmenter(self.ctx.triton).run(job, info, output):
+                if isinstance(item, portrait.PortraitOutcome):
+                    await store.publish(item.output)
+                    yield vision_pb2.SegmentPortraitEvent(
+                        result=vision_pb2.SegmentPortraitResult(
+                            output=media_ref(item.output, mime_for(item.output)),
+                            frames=item.frames, mean_person_coverage=item.mean_person_coverage))
+                else:
+                    yield vision_pb2.SegmentPortraitEvent(
+                        progress=progress(item.done, item.total, "matting"))
+
 
 def _fingerprint_result(samples: Samples, sample_fps: float, duration: float
                         ) -> vision_pb2.FingerprintResult:

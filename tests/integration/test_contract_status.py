@@ -12,6 +12,9 @@ from mediamesh.v1 import audio_pb2, compose_pb2, text_pb2, vision_pb2, workflow_
 
 IMPLEMENTED = {"mediamesh.v1.VisionService/KeyGreenScreen",
                "mediamesh.v1.VisionService/DetectShots",
+               "mediamesh.v1.VisionService/SegmentPortrait",
+               "mediamesh.v1.VisionService/Fingerprint",
+               "mediamesh.v1.VisionService/MatchFingerprints",
                "mediamesh.v1.ComposeService/RenderGif",
                "mediamesh.v1.ComposeService/MixAudio",
                "mediamesh.v1.ComposeService/RenderMedley",
