@@ -1,7 +1,7 @@
 """Replacement backgrounds that are videos: decoded scaled to cover the output frame and
 centre-cropped, looped when shorter than the foreground, picked by time (so a 30 fps
-background under a 25 fps clip plays at its own speed). For SegmentPortrait and, later,
-KeyGreenScreen's background_video."""
+background under a 25 fps clip plays at its own speed). For SegmentPortrait and
+KeyGreenScreen."""
 from __future__ import annotations
 
 import math
@@ -12,8 +12,25 @@ import numpy as np
 
 from mediamesh import media
 from mediamesh.errors import InvalidArgument, MediaUndecodable
+from mediamesh.media_inputs import is_still_image
 
 _EPS = 1e-6
+
+
+def read_background_image(path: Path) -> np.ndarray:
+    """The background_image's pixels; INVALID_ARGUMENT when it does not decode."""
+    try:
+        return media.read_image(path)
+    except media.MediaError as exc:
+        raise MediaUndecodable(f"background_image: {exc}", field_name="background_image") \
+            from exc
+
+
+def check_background_video(info: media.MediaInfo) -> None:
+    """A background_video must move: a still image belongs in background_image."""
+    if is_still_image(info):
+        raise InvalidArgument("background_video is a still image: send it as "
+                              "background_image instead", field_name="background_video")
 
 
 def cover_size(width: int, height: int, out_width: int, out_height: int) -> tuple[int, int]:

@@ -15,11 +15,11 @@ from pathlib import Path
 import numpy as np
 
 from mediamesh import media
-from mediamesh.errors import MeshError, StatusCode
 from mediamesh.inference import TritonClient
 from mediamesh.media_inputs import is_still_image
 from mediamesh.models.green_keyer import apply_despill
 from mediamesh.storage import StoredOutput
+from services.vision.backgrounds import BackgroundVideo
 from services.vision.keying import (
     KeyChannel,
     KeyParams,
@@ -52,6 +52,7 @@ class KeyJob:
     background_image: np.ndarray | None
     start: float
     end: float | None
+    background_video: tuple[Path, media.MediaInfo] | None = None  # looped, covers the frame
 
 
 @dataclass(frozen=True)
@@ -100,19 +101,24 @@ class GreenScreenKeyer:
 
     def _render_chunk(self, job: KeyJob, writer: media.VideoWriter,
                       chunk: list[media.VideoFrame], planes: KeyedPlanes,
-                      channel: KeyChannel) -> None:
+                      channel: KeyChannel, backdrop: BackgroundVideo | None) -> None:
         """Composite (or matte) and encode a keyed chunk; runs in a worker thread."""
         for i, frame in enumerate(chunk):
             foreground = apply_despill(frame.rgb, planes.despilled_key[i], channel.rgb_index)
-            writer.write(self._render(job, foreground, planes.alpha[i]))
+            behind = backdrop.frame_at(frame.time - job.start) if backdrop else None
+            writer.write(self._render(job, foreground, planes.alpha[i], behind))
 
-    def _render(self, job: KeyJob, foreground: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    def _render(self, job: KeyJob, foreground: np.ndarray, alpha: np.ndarray,
+                behind: np.ndarray | None = None) -> np.ndarray:
+        """The output picture; `behind` is the background video's frame, when there is one."""
         if job.mode is OutputMode.ALPHA_ONLY:
             return np.repeat(alpha, 3, axis=-1)
         if job.mode is OutputMode.FOREGROUND_ALPHA:
             return np.concatenate([foreground, alpha], axis=-1)
         h, w = foreground.shape[:2]
-        if job.background_image is not None:
+        if behind is not None:
+            background = behind
+        elif job.background_image is not None:
             background = fit_background(job.background_image, h, w)
         else:
             background = np.array(job.background_color or (0, 0, 0), dtype=np.uint8)
@@ -126,8 +132,11 @@ class GreenScreenKeyer:
             planes = await self.key_planes(frame[None], channel, job.params)
             alpha = planes.alpha[0]
             foreground = apply_despill(frame, planes.despilled_key[0], channel.rgb_index)
+            behind = (await asyncio.to_thread(
+                BackgroundVideo(*job.background_video, frame.shape[1], frame.shape[0]).frame_at,
+                0.0) if job.background_video else None)
             await asyncio.to_thread(media.write_image, output.path,
-                                    self._render(job, foreground, alpha))
+                                    self._render(job, foreground, alpha, behind))
             await asyncio.to_thread(media.write_image, preview.path, np.repeat(alpha, 3, -1))
             yield KeyOutcome(output, preview, 1, 0.0, channel, float(alpha.mean() / 255.0))
             return
@@ -147,6 +156,9 @@ class GreenScreenKeyer:
         writer = media.VideoWriter(output.path, int(info.width or 0), int(info.height or 0), fps,
                                    alpha=job.mode is OutputMode.FOREGROUND_ALPHA,
                                    audio_sample_rate=AUDIO_RATE if keep_audio else None)
+        backdrop = (BackgroundVideo(*job.background_video, int(info.width or 0),
+                                    int(info.height or 0))
+                    if job.background_video and job.mode is OutputMode.COMPOSITE else None)
         pending: tuple[list[media.VideoFrame], asyncio.Task[KeyedPlanes]] | None = None
         try:
             # A two-stage pipeline: Triton keys chunk n+1 while this process composites and
@@ -165,7 +177,7 @@ class GreenScreenKeyer:
                         await asyncio.to_thread(media.write_image, preview.path,
                                                 np.repeat(planes.alpha[0], 3, -1))
                     await asyncio.to_thread(self._render_chunk, job, writer, previous, planes,
-                                            channel or KeyChannel.GREEN)
+                                            channel or KeyChannel.GREEN, backdrop)
                     done += len(previous)
                     alpha_sum += float(planes.alpha.mean()) / 255.0 * len(previous)
                     if time.monotonic() - last_report >= PROGRESS_EVERY_S:
@@ -198,7 +210,3 @@ def _next_chunk(frames: Iterator[media.VideoFrame], size: int) -> list[media.Vid
         if len(chunk) == size:
             break
     return chunk
-
-
-def unsupported(what: str) -> MeshError:
-    return MeshError(f"{what} is not supported yet", StatusCode.UNIMPLEMENTED, "NOT_IMPLEMENTED")

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from mediamesh import media
-from mediamesh.errors import InvalidArgument, MediaUndecodable
+from mediamesh.errors import InvalidArgument
 from mediamesh.frame_pipeline import pipelined
 from mediamesh.inference import TritonClient
 from mediamesh.media_inputs import is_still_image
@@ -154,23 +154,6 @@ class PortraitOutcome:
 
 def output_extension(is_image: bool) -> str:
     return "png" if is_image else "mp4"
-
-
-def read_background_image(path: Path) -> np.ndarray:
-    """The background_image's pixels; INVALID_ARGUMENT when it does not decode."""
-    try:
-        return media.read_image(path)
-    except media.MediaError as exc:
-        raise MediaUndecodable(f"background_image: {exc}", field_name="background_image") \
-            from exc
-
-
-def check_background_video(info: media.MediaInfo) -> None:
-    if is_still_image(info):
-        mode = Background.REPLACE_IMAGE.contract_name
-        raise InvalidArgument("background_video is a still image: send it as "
-                              f"background_image with mode {mode}",
-                              field_name="background_video")
 
 
 class _Renderer:

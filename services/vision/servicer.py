@@ -7,11 +7,13 @@ import contextlib
 import functools
 import math
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import grpc
+import numpy as np
 
 from mediamesh import media
-from mediamesh.errors import InvalidArgument, MediaUndecodable, MeshError, StatusCode
+from mediamesh.errors import InvalidArgument, MeshError, StatusCode
 from mediamesh.grpc_server import ServiceBinding
 from mediamesh.media_inputs import check_video, is_still_image, probe_picture
 from mediamesh.protocol import media_ref, mime_for, progress, time_range
@@ -19,6 +21,7 @@ from mediamesh.service_runtime import ServiceContext
 from mediamesh.storage import MediaStore, StoredOutput
 from mediamesh.v1 import common_pb2, vision_pb2, vision_pb2_grpc
 from services.vision import matting, portrait
+from services.vision.backgrounds import check_background_video, read_background_image
 from services.vision.fingerprint import (
     ALGORITHM,
     VERSION,
@@ -40,7 +43,6 @@ from services.vision.green_screen import (
     KeyOutcome,
     OutputMode,
     output_extension,
-    unsupported,
 )
 from services.vision.keying import KeyChannel, KeyParams
 from services.vision.shot_detection import (
@@ -114,20 +116,12 @@ class VisionServicer(vision_pb2_grpc.VisionServiceServicer):
         if mode is None:
             raise InvalidArgument(f"unknown output_mode {request.output_mode}",
                                   field_name="output_mode")
-        if request.HasField("background_video"):
-            raise unsupported("background_video (planned with VisionService keying, issue 5)")
         start, end = time_range(request.range)
         store = self.ctx.store
-        async with store.local_file(request.input, "input") as source:
+        async with contextlib.AsyncExitStack() as files:
+            source = await files.enter_async_context(store.local_file(request.input, "input"))
             info = await probe_picture(source, "input")
-            background_image = None
-            if request.HasField("background_image"):
-                async with store.local_file(request.background_image, "background_image") as bg:
-                    try:
-                        background_image = await asyncio.to_thread(media.read_image, bg)
-                    except media.MediaError as exc:
-                        raise MediaUndecodable(f"background_image: {exc}",
-                                               field_name="background_image") from exc
+            background_image, background_video = await _backgrounds(store, files, request)
             ext = output_extension(is_still_image(info), mode)
             output = await store.output_path(request.output.uri, ext,
                                              overwrite=request.output.overwrite)
@@ -135,7 +129,7 @@ class VisionServicer(vision_pb2_grpc.VisionServiceServicer):
             job = KeyJob(source, _KEY_COLORS.get(request.key_color), params, mode,
                          _color(request.background_color)
                          if request.HasField("background_color") else None,
-                         background_image, start, end)
+                         background_image, start, end, background_video)
             async for item in self.keyer.run(job, info, output, preview):
                 if isinstance(item, KeyOutcome):
                     await store.publish(item.output)
@@ -231,16 +225,7 @@ class VisionServicer(vision_pb2_grpc.VisionServiceServicer):
             info = await probe_picture(source, "input")
             if not is_still_image(info):  # the range must fit; streaming needs no length cap
                 check_video(info, start, end, math.inf, "input", "SegmentPortrait")
-            image = video = None
-            if request.HasField("background_image"):
-                path = await files.enter_async_context(
-                    store.local_file(request.background_image, "background_image"))
-                image = await asyncio.to_thread(portrait.read_background_image, path)
-            if request.HasField("background_video"):
-                path = await files.enter_async_context(
-                    store.local_file(request.background_video, "background_video"))
-                video = (path, await probe_picture(path, "background_video"))
-                portrait.check_background_video(video[1])
+            image, video = await _backgrounds(store, files, request)
             output = await store.output_path(
                 request.output.uri, portrait.output_extension(is_still_image(info)),
                 overwrite=request.output.overwrite)
@@ -257,6 +242,25 @@ class VisionServicer(vision_pb2_grpc.VisionServiceServicer):
                 else:
                     yield vision_pb2.SegmentPortraitEvent(
                         progress=progress(item.done, item.total, "matting"))
+
+
+async def _backgrounds(store: MediaStore, files: contextlib.AsyncExitStack,
+                       request: vision_pb2.KeyGreenScreenRequest
+                       | vision_pb2.SegmentPortraitRequest
+                       ) -> tuple[np.ndarray | None, tuple[Path, media.MediaInfo] | None]:
+    """The request's background image (decoded) and background video (a local file, kept
+    open on `files`, and its headers), each None when unset."""
+    image = video = None
+    if request.HasField("background_image"):
+        path = await files.enter_async_context(
+            store.local_file(request.background_image, "background_image"))
+        image = await asyncio.to_thread(read_background_image, path)
+    if request.HasField("background_video"):
+        path = await files.enter_async_context(
+            store.local_file(request.background_video, "background_video"))
+        video = (path, await probe_picture(path, "background_video"))
+        check_background_video(video[1])
+    return image, video
 
 
 def _fingerprint_result(samples: Samples, sample_fps: float, duration: float

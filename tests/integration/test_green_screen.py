@@ -86,6 +86,34 @@ async def test_range_and_foreground_alpha(client: MeshClient, clip: Path,
     assert media.probe(media_root / result.output.uri).has_video
 
 
+async def test_background_video_plays_behind_and_loops(client: MeshClient, clip: Path,
+                                                      media_root: Path) -> None:
+    backdrop = media_root / "tests" / "backdrop.mp4"  # 0.4 s: 5 red frames, then 5 blue
+    with media.VideoWriter(backdrop, 64, 36, 25.0) as writer:
+        for i in range(10):
+            writer.write(np.full((36, 64, 3), (230, 20, 20) if i < 5 else (20, 20, 230),
+                                 np.uint8))
+    request = vision_pb2.KeyGreenScreenRequest(
+        input=common_pb2.MediaRef(uri="tests/clip.mp4"),
+        output=common_pb2.OutputSpec(uri="tests/keyed_over_video.mp4", overwrite=True),
+        background_video=common_pb2.MediaRef(uri="tests/backdrop.mp4"))
+    _, result = await run(client, request)
+    assert result.frames == 25
+    out = media_root / result.output.uri
+    assert media.probe(out).has_audio
+    for when, red in ((0.1, True), (0.3, False), (0.5, True), (0.7, False)):  # 0.5 = looped
+        corner = media.read_frame_at(out, when).rgb[:8, :8].reshape(-1, 3).mean(0)
+        assert (corner[0] > 180 and corner[2] < 70) if red else \
+            (corner[2] > 180 and corner[0] < 70), (when, corner)
+    still = media_root / "tests" / "still_backdrop.png"
+    media.write_image(still, np.zeros((8, 8, 3), np.uint8))
+    request.background_video.uri = "tests/still_backdrop.png"
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await run(client, request)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "background_image instead" in caught.value.details()
+
+
 def _request(**kwargs: object) -> vision_pb2.KeyGreenScreenRequest:
     return vision_pb2.KeyGreenScreenRequest(**kwargs)  # type: ignore[arg-type]
 
@@ -109,9 +137,9 @@ BAD_REQUESTS = [
     ("thresholds", _request(input=common_pb2.MediaRef(uri="tests/clip.mp4"),
                             threshold_low=90, threshold_high=50),
      grpc.StatusCode.INVALID_ARGUMENT, "INVALID_ARGUMENT_VALUE", "threshold_high"),
-    ("bg_video", _request(input=common_pb2.MediaRef(uri="tests/clip.mp4"),
-                          background_video=common_pb2.MediaRef(uri="tests/clip.mp4")),
-     grpc.StatusCode.UNIMPLEMENTED, "NOT_IMPLEMENTED", "background_video"),
+    ("bg_video_missing", _request(input=common_pb2.MediaRef(uri="tests/clip.mp4"),
+                                  background_video=common_pb2.MediaRef(uri="tests/no.mp4")),
+     grpc.StatusCode.NOT_FOUND, "MEDIA_NOT_FOUND", "tests/no.mp4"),
     ("output_exists", _request(input=common_pb2.MediaRef(uri="tests/clip.mp4"),
                                output=common_pb2.OutputSpec(uri="tests/clip.mp4")),
      grpc.StatusCode.FAILED_PRECONDITION, "OUTPUT_EXISTS", "already exists"),
