@@ -29,6 +29,10 @@ def stage(settings: Settings, path: Path) -> common_pb2.MediaRef:
     path = path.expanduser().resolve()
     if not path.is_file():
         raise JobError(f"{path} does not exist")
+    if not settings.resolved_config_path.exists():  # the services would look elsewhere
+        raise JobError(f"no mesh was started from {settings.state_dir} (inputs are staged "
+                       "into its media root): run this where you ran `mediamesh up`, or pass "
+                       "--state-dir")
     if not path.is_relative_to(root):
         target = root / "inputs" / path.name
         target.parent.mkdir(parents=True, exist_ok=True)
