@@ -16,6 +16,9 @@ Sections:
 
   fingerprint  bench/vision_fingerprint.py: altered copies of the shot clips matched back.
   portrait     bench/vision_portrait.py: person mattes on mediamesh.synth.portraits clips.
+  keying       bench/vision_keying.py: green/blue screens with exact alpha, ours beside
+               FFmpeg chromakey and colorkey (+despill), and the whole 720p job against
+               the decode + encode ceiling.
 
     python bench/eval_vision.py [--clips 12] [--section shots]
 """
@@ -224,7 +227,15 @@ def eval_portraits(count: int) -> dict[str, Any]:
     return eval_portrait(count)
 
 
+def eval_keyings(count: int) -> dict[str, Any]:
+    """Ours beside FFmpeg chromakey / colorkey + despill (bench/vision_keying.py)."""
+    from vision_keying import eval_keying
+
+    return eval_keying(count)
+
+
 SECTIONS: dict[str, Callable[[int], dict[str, Any]]] = {"shots": eval_shots,
+                                                        "keying": eval_keyings,
                                                         "fingerprint": eval_fingerprints,
                                                         "portrait": eval_portraits}
 COLUMNS = ["method", "all_p", "all_r", "all_f1", "cut_p", "cut_r", "cut_f1", "gradual_p",
@@ -240,7 +251,7 @@ def markdown(section: dict[str, Any]) -> str:
         cells = []
         for c in columns:
             value = row.get(c)
-            cells.append("-" if value is None else f"{value:.0f}" if c == "fps"
+            cells.append("-" if value is None else f"{value:.0f}" if c.startswith("fps")
                          else f"{value:.3f}" if isinstance(value, float) else str(value))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -100,7 +100,8 @@ def clip_specs(count: int) -> list[dict[str, Any]]:
         big = i % 6 == 5
         specs.append({"seed": FIRST_SEED + i, "width": 1280 if big else 640,
                       "height": 720 if big else 360, "fps": 30.0 if i % 3 == 2 else 25.0,
-                      "background": portraits.BACKGROUND_KINDS[i % len(portraits.BACKGROUND_KINDS)]})
+                      "background": portraits.BACKGROUND_KINDS[i % len(
+                          portraits.BACKGROUND_KINDS)]})
     return specs
 
 
