@@ -77,6 +77,19 @@ def test_composite_alpha_extremes_and_midpoint() -> None:
     assert half.dtype == np.uint8 and half.shape == fg.shape
 
 
+def test_composite_is_the_rounded_blend_exactly() -> None:
+    rng = np.random.default_rng(2)
+    fg = rng.integers(0, 256, (64, 80, 3), dtype=np.uint8)
+    bg = rng.integers(0, 256, (64, 80, 3), dtype=np.uint8)
+    alpha = rng.integers(0, 256, (64, 80, 1), dtype=np.uint8)
+    a = alpha.astype(np.float64)
+    exact = np.floor((fg * a + bg * (255 - a)) / 255 + 0.5)
+    assert np.array_equal(composite(fg, alpha, bg), exact.astype(np.uint8))
+    assert np.array_equal(composite(fg, alpha, np.array([7, 0, 255], np.uint8)),
+                          np.floor((fg * a + np.array([7, 0, 255]) * (255 - a)) / 255 + 0.5)
+                          .astype(np.uint8))
+
+
 def test_composite_onto_a_solid_colour() -> None:
     fg = np.full((2, 3, 3), 200, np.uint8)
     alpha = np.array([[[0], [255], [51]]] * 2, np.uint8)
