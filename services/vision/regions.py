@@ -1,0 +1,134 @@
+"""Regions to obscure, in numpy (no server): boxes over time and the two ways to hide what
+is inside them. The BlurRegions job (to come) reads frames, asks `boxes_at` which boxes
+are active at each frame's time, and applies `obscure` to each.
+
+Boxes are normalised (x, y, width, height in 0..1 of the frame, as common.proto's Box);
+a region's keyframes are linearly interpolated and held before the first / after the
+last, and the region applies only inside its time range.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from enum import StrEnum
+
+import numpy as np
+
+from mediamesh.errors import InvalidArgument
+
+
+class Style(StrEnum):
+    GAUSSIAN = "gaussian"
+    MOSAIC = "mosaic"
+
+
+@dataclass(frozen=True)
+class NormBox:
+    x: float
+    y: float
+    width: float
+    height: float
+
+    def pixels(self, frame_width: int, frame_height: int) -> tuple[int, int, int, int]:
+        """(left, top, right, bottom) in pixels, clipped to the frame, covering every pixel
+        the box touches (rounding outwards: a blur must not leave a sliver of a face)."""
+        left = max(0, math.floor(self.x * frame_width))
+        top = max(0, math.floor(self.y * frame_height))
+        right = min(frame_width, math.ceil((self.x + self.width) * frame_width))
+        bottom = min(frame_height, math.ceil((self.y + self.height) * frame_height))
+        return left, top, right, bottom
+
+
+@dataclass(frozen=True)
+class Region:
+    """Keyframes (time s, box), time-sorted, active from `start` to `end` (None = open)."""
+
+    keyframes: tuple[tuple[float, NormBox], ...]
+    start: float = 0.0
+    end: float | None = None
+
+    @classmethod
+    def checked(cls, keyframes: list[tuple[float, NormBox]], start: float, end: float | None,
+                field_name: str) -> Region:
+        """A region from request values; INVALID_ARGUMENT naming `field_name` when it has
+        no keyframe, a box of no area or outside the frame, or times out of order."""
+        if not keyframes:
+            raise InvalidArgument(f"{field_name} has no keyframes: give at least one box",
+                                  field_name=f"{field_name}.keyframes")
+        for i, (when, box) in enumerate(keyframes):
+            where = f"{field_name}.keyframes[{i}]"
+            values = (when, box.x, box.y, box.width, box.height)
+            if not all(math.isfinite(v) for v in values):
+                raise InvalidArgument(f"{where} has a value that is not a number",
+                                      field_name=where)
+            if box.width <= 0 or box.height <= 0:
+                raise InvalidArgument(f"{where}.box has no area ({box.width:g} x "
+                                      f"{box.height:g}): width and height are fractions of "
+                                      "the frame, > 0", field_name=f"{where}.box")
+            if box.x < 0 or box.y < 0 or box.x + box.width > 1 + 1e-9 \
+                    or box.y + box.height > 1 + 1e-9:
+                raise InvalidArgument(f"{where}.box ({box.x:g}, {box.y:g}, {box.width:g}, "
+                                      f"{box.height:g}) reaches outside the frame: x, y, "
+                                      "width and height are fractions 0..1",
+                                      field_name=f"{where}.box")
+            if when < 0 or (i and when < keyframes[i - 1][0]):
+                raise InvalidArgument(f"{where}.time {when:g} s: keyframe times must be >= 0 "
+                                      "and in order", field_name=f"{where}.time")
+        if end is not None and end <= start:
+            raise InvalidArgument(f"{field_name}.range ends ({end:g} s) before it starts "
+                                  f"({start:g} s)", field_name=f"{field_name}.range")
+        return cls(tuple(keyframes), start, end)
+
+    def box_at(self, seconds: float) -> NormBox | None:
+        """The box at `seconds`, or None outside the region's range."""
+        if seconds < self.start or (self.end is not None and seconds >= self.end):
+            return None
+        times = [t for t, _ in self.keyframes]
+        after = int(np.searchsorted(times, seconds, side="right"))
+        if after == 0:
+            return self.keyframes[0][1]
+        if after == len(times):
+            return self.keyframes[-1][1]
+        (t0, a), (t1, b) = self.keyframes[after - 1], self.keyframes[after]
+        w = (seconds - t0) / (t1 - t0) if t1 > t0 else 1.0
+        return NormBox(a.x + (b.x - a.x) * w, a.y + (b.y - a.y) * w,
+                       a.width + (b.width - a.width) * w, a.height + (b.height - a.height) * w)
+
+
+def boxes_at(regions: list[Region], seconds: float) -> list[NormBox]:
+    """Every box active at `seconds`."""
+    return [box for region in regions if (box := region.box_at(seconds)) is not None]
+
+
+def obscure(frame: np.ndarray, box: tuple[int, int, int, int], style: Style,
+            strength: float) -> None:
+    """Hide the pixels of `box` (left, top, right, bottom) in `frame` (H, W, 3 uint8), in
+    place. `strength` 0..1 scales with the box: a mosaic of cells 1/16 .. 1/4 of the box's
+    shorter side (stronger = bigger cells), or a Gaussian of sigma 1/12 .. 1/3 of it."""
+    left, top, right, bottom = box
+    if right <= left or bottom <= top:
+        return
+    patch = frame[top:bottom, left:right]
+    side = min(patch.shape[0], patch.shape[1])
+    if style is Style.MOSAIC:
+        cell = max(2, round(side / (16 - 12 * strength)))
+        frame[top:bottom, left:right] = _mosaic(patch, cell)
+    else:
+        from scipy.ndimage import gaussian_filter
+
+        sigma = max(1.0, side / (12 - 9 * strength))
+        blurred = gaussian_filter(patch.astype(np.float32), sigma=(sigma, sigma, 0),
+                                  mode="nearest")
+        frame[top:bottom, left:right] = np.clip(blurred + 0.5, 0, 255).astype(np.uint8)
+
+
+def _mosaic(patch: np.ndarray, cell: int) -> np.ndarray:
+    """Each cell x cell block replaced by its mean (partial blocks at the edges are padded
+    by repeating the edge)."""
+    h, w = patch.shape[:2]
+    rows, cols = -(-h // cell), -(-w // cell)
+    padded = np.pad(patch.astype(np.float32), ((0, rows * cell - h), (0, cols * cell - w),
+                                               (0, 0)), mode="edge")
+    means = padded.reshape(rows, cell, cols, cell, -1).mean(axis=(1, 3))
+    big = np.repeat(np.repeat(means, cell, axis=0), cell, axis=1)[:h, :w]
+    return np.clip(big + 0.5, 0, 255).astype(np.uint8)
