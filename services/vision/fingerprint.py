@@ -173,11 +173,6 @@ def _unit(signature: np.ndarray) -> np.ndarray:
     return values / np.maximum(np.linalg.norm(values, axis=1, keepdims=True), 1e-6)
 
 
-def similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Cosines between every signature of `a` (M, 64) and of `b` (N, 64): (M, N) float32."""
-    return _unit(a) @ _unit(b).T
-
-
 @dataclass(frozen=True)
 class Alignment:
     """Where a candidate shows the query's pictures: candidate time = query time + offset."""
@@ -198,24 +193,32 @@ def match(query: Fingerprint, candidate: Fingerprint,
     c = np.flatnonzero(candidate.quality >= params.min_quality)
     if len(q) == 0 or len(c) == 0:
         return None
-    offset = _vote_offset(query, candidate, q, c, params)
+    # signatures at unit length once: every cosine below is then a dot product
+    units = _Units(_unit(query.signatures), _unit(candidate.signatures))
+    offset = _vote_offset(query, candidate, units, q, c, params)
     if offset is None:
         return None
-    return _align(query, candidate, q, offset, params)
+    return _align(query, candidate, units, q, offset, params)
+
+
+@dataclass(frozen=True)
+class _Units:
+    query: np.ndarray  # float32 (N, 64), unit rows
+    candidate: np.ndarray
 
 
 def _step(query: Fingerprint, candidate: Fingerprint) -> float:
     return 1.0 / min(query.sample_fps, candidate.sample_fps)
 
 
-def _vote_offset(query: Fingerprint, candidate: Fingerprint, q: np.ndarray, c: np.ndarray,
-                 params: MatchParams) -> float | None:
+def _vote_offset(query: Fingerprint, candidate: Fingerprint, units: _Units, q: np.ndarray,
+                 c: np.ndarray, params: MatchParams) -> float | None:
     """The time offset most close pairs agree on; None without any close pair."""
     step = _step(query, candidate)
     offsets, weights = [], []
     for start in range(0, len(q), 1024):  # blocks bound the similarity matrix's memory
         rows = q[start:start + 1024]
-        close = similarity(query.signatures[rows], candidate.signatures[c])
+        close = units.query[rows] @ units.candidate[c].T
         i, j = np.nonzero(close >= params.pair_similarity)
         offsets.append(candidate.times[c[j]] - query.times[rows[i]])
         weights.append(close[i, j] - params.pair_similarity + 0.05)
@@ -235,8 +238,8 @@ def _vote_offset(query: Fingerprint, candidate: Fingerprint, q: np.ndarray, c: n
     return float((peak - 1 + lowest + np.clip(delta, -0.5, 0.5)) * step)
 
 
-def _aligned(query: Fingerprint, candidate: Fingerprint, q: np.ndarray, offset: float,
-             params: MatchParams) -> tuple[np.ndarray, np.ndarray]:
+def _aligned(query: Fingerprint, candidate: Fingerprint, units: _Units, q: np.ndarray,
+             offset: float, params: MatchParams) -> tuple[np.ndarray, np.ndarray]:
     """The query samples `q` that land inside the candidate at `offset` (indices into q's
     samples) and their cosine with the candidate read at exactly that time: the linear
     interpolation of its two neighbouring samples (pooled samples change smoothly, so this
@@ -252,22 +255,22 @@ def _aligned(query: Fingerprint, candidate: Fingerprint, q: np.ndarray, offset: 
     step = _step(query, candidate)
     inside = (weight >= -1e-6) & (weight <= 1 + 1e-6) & (span <= 1.5 * step) \
         & (np.minimum(candidate.quality[before], candidate.quality[after]) >= params.min_quality)
-    if len(candidate) == 1:
+    if len(candidate) == 1:  # nothing to interpolate: the one sample, within half a period
         inside = np.abs(target - candidate.times[0]) <= 0.5 * step
     w = weight[inside, None].astype(np.float32)
-    read = _unit(candidate.signatures[before[inside]]) * (1 - w) \
-        + _unit(candidate.signatures[after[inside]]) * w
-    close = np.einsum("ij,ij->i", _unit(query.signatures[q[inside]]), _unit(read))
+    read = units.candidate[before[inside]] * (1 - w) + units.candidate[after[inside]] * w
+    close = np.einsum("ij,ij->i", units.query[q[inside]], _unit(read))
     return q[inside], close
 
 
-def _align(query: Fingerprint, candidate: Fingerprint, q: np.ndarray, offset: float,
-           params: MatchParams) -> Alignment | None:
+def _align(query: Fingerprint, candidate: Fingerprint, units: _Units, q: np.ndarray,
+           offset: float, params: MatchParams) -> Alignment | None:
     """Refine `offset` within one sample period to where the sequences agree best, then
     score the best span of agreeing samples there."""
     step = _step(query, candidate)
-    tried = [(offset + k * step / 8, *_aligned(query, candidate, q, offset + k * step / 8,
-                                                  params)) for k in range(-4, 5)]
+    tried = [(offset + k * step / 8, *_aligned(query, candidate, units, q,
+                                                  offset + k * step / 8, params))
+             for k in range(-4, 5)]
     offset, rows, close = max(tried, key=lambda t: float(t[2].mean()) if len(t[2]) else -1.0)
     if len(rows) == 0:
         return None
