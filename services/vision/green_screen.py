@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from mediamesh import media
+from mediamesh.frame_pipeline import pipelined
 from mediamesh.inference import TritonClient
 from mediamesh.media_inputs import is_still_image
 from mediamesh.models.green_keyer import apply_despill
@@ -159,37 +160,27 @@ class GreenScreenKeyer:
         backdrop = (BackgroundVideo(*job.background_video, int(info.width or 0),
                                     int(info.height or 0))
                     if job.background_video and job.mode is OutputMode.COMPOSITE else None)
-        pending: tuple[list[media.VideoFrame], asyncio.Task[KeyedPlanes]] | None = None
+
+        def key(chunk: list[media.VideoFrame]) -> Awaitable[KeyedPlanes]:
+            nonlocal channel  # an automatic key colour is read off the first frame
+            channel = channel or detect_key_channel(chunk[0].rgb)
+            return self.key_planes(np.stack([f.rgb for f in chunk]), channel, job.params)
+
         try:
-            # A two-stage pipeline: Triton keys chunk n+1 while this process composites and
-            # encodes chunk n and decodes chunk n+2 (two cores: both stay busy).
-            chunk = await asyncio.to_thread(_next_chunk, frames, CHUNK_FRAMES)
-            while chunk or pending:
-                if chunk and channel is None:
-                    channel = detect_key_channel(chunk[0].rgb)
-                started = (chunk, asyncio.create_task(self.key_planes(
-                    np.stack([f.rgb for f in chunk]), channel or KeyChannel.GREEN,
-                    job.params))) if chunk else None
-                if pending:
-                    previous, task = pending
-                    planes = await task
-                    if done == 0:
-                        await asyncio.to_thread(media.write_image, preview.path,
-                                                np.repeat(planes.alpha[0], 3, -1))
-                    await asyncio.to_thread(self._render_chunk, job, writer, previous, planes,
-                                            channel or KeyChannel.GREEN, backdrop)
-                    done += len(previous)
-                    alpha_sum += float(planes.alpha.mean()) / 255.0 * len(previous)
-                    if time.monotonic() - last_report >= PROGRESS_EVERY_S:
-                        last_report = time.monotonic()
-                        yield KeyProgress(done, max(total, done))
-                pending = started
-                chunk = (await asyncio.to_thread(_next_chunk, frames, CHUNK_FRAMES)
-                         if started else [])
+            # Triton keys chunk n+1 while this process composites and encodes chunk n
+            async for chunk, planes in pipelined(frames, CHUNK_FRAMES, key, "input"):
+                if done == 0:
+                    await asyncio.to_thread(media.write_image, preview.path,
+                                            np.repeat(planes.alpha[0], 3, -1))
+                await asyncio.to_thread(self._render_chunk, job, writer, chunk, planes,
+                                        channel or KeyChannel.GREEN, backdrop)
+                done += len(chunk)
+                alpha_sum += float(planes.alpha.mean()) / 255.0 * len(chunk)
+                if time.monotonic() - last_report >= PROGRESS_EVERY_S:
+                    last_report = time.monotonic()
+                    yield KeyProgress(done, max(total, done))
             await finish_video(writer, job.source, job.start, end, done, keep_audio)
         except BaseException:
-            if pending:
-                pending[1].cancel()
             writer.close()
             output.path.unlink(missing_ok=True)  # never leave half a file behind
             preview.path.unlink(missing_ok=True)
@@ -203,10 +194,3 @@ class GreenScreenKeyer:
         return info.has_audio and job.mode is OutputMode.COMPOSITE
 
 
-def _next_chunk(frames: Iterator[media.VideoFrame], size: int) -> list[media.VideoFrame]:
-    chunk = []
-    for frame in frames:
-        chunk.append(frame)
-        if len(chunk) == size:
-            break
-    return chunk
