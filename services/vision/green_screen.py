@@ -6,8 +6,7 @@ Triton request per chunk), so memory stays bounded for long inputs. Audio is kep
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import AsyncIterator, Awaitable, Iterator
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -15,7 +14,6 @@ from pathlib import Path
 import numpy as np
 
 from mediamesh import media
-from mediamesh.frame_pipeline import pipelined
 from mediamesh.inference import TritonClient
 from mediamesh.media_inputs import is_still_image
 from mediamesh.models.green_keyer import apply_despill
@@ -28,11 +26,10 @@ from services.vision.keying import (
     detect_key_channel,
     fit_background,
 )
-from services.vision.video_output import AUDIO_RATE, finish_video
+from services.vision.video_output import OutputFormat, Rewrite, Span, rewrite_video
 
 MODEL = "green_keyer"
 CHUNK_FRAMES = 4  # frames per Triton request: amortises the call, bounded memory
-PROGRESS_EVERY_S = 0.5
 
 
 class OutputMode(StrEnum):
@@ -100,14 +97,16 @@ class GreenScreenKeyer:
                                       ["alpha", "despilled_key"])
         return KeyedPlanes(out["alpha"], out["despilled_key"])
 
-    def _render_chunk(self, job: KeyJob, writer: media.VideoWriter,
-                      chunk: list[media.VideoFrame], planes: KeyedPlanes,
-                      channel: KeyChannel, backdrop: BackgroundVideo | None) -> None:
-        """Composite (or matte) and encode a keyed chunk; runs in a worker thread."""
+    def _render_chunk(self, job: KeyJob, chunk: list[media.VideoFrame], planes: KeyedPlanes,
+                      channel: KeyChannel, backdrop: BackgroundVideo | None
+                      ) -> list[np.ndarray]:
+        """Composite (or matte) a keyed chunk; runs in a worker thread."""
+        out = []
         for i, frame in enumerate(chunk):
             foreground = apply_despill(frame.rgb, planes.despilled_key[i], channel.rgb_index)
             behind = backdrop.frame_at(frame.time - job.start) if backdrop else None
-            writer.write(self._render(job, foreground, planes.alpha[i], behind))
+            out.append(self._render(job, foreground, planes.alpha[i], behind))
+        return out
 
     def _render(self, job: KeyJob, foreground: np.ndarray, alpha: np.ndarray,
                 behind: np.ndarray | None = None) -> np.ndarray:
@@ -146,19 +145,11 @@ class GreenScreenKeyer:
 
     async def _run_video(self, job: KeyJob, info: media.MediaInfo, output: StoredOutput,
                          preview: StoredOutput) -> AsyncIterator[KeyProgress | KeyOutcome]:
-        fps = info.fps or 25.0
-        end = min(job.end, info.duration) if job.end else info.duration
-        total = max(1, round((end - job.start) * fps))
-        frames: Iterator[media.VideoFrame] = media.iter_frames(job.source, start=job.start,
-                                                               end=end)
+        span = Span.of(job.source, info, job.start, job.end)
+        width, height = int(info.width or 0), int(info.height or 0)
         channel = job.key_channel
-        done, alpha_sum, last_report = 0, 0.0, 0.0
-        keep_audio = self._keeps_audio(job, info)
-        writer = media.VideoWriter(output.path, int(info.width or 0), int(info.height or 0), fps,
-                                   alpha=job.mode is OutputMode.FOREGROUND_ALPHA,
-                                   audio_sample_rate=AUDIO_RATE if keep_audio else None)
-        backdrop = (BackgroundVideo(*job.background_video, int(info.width or 0),
-                                    int(info.height or 0))
+        done, keyed, alpha_sum = 0, 0, 0.0
+        backdrop = (BackgroundVideo(*job.background_video, width, height)
                     if job.background_video and job.mode is OutputMode.COMPOSITE else None)
 
         def key(chunk: list[media.VideoFrame]) -> Awaitable[KeyedPlanes]:
@@ -166,27 +157,25 @@ class GreenScreenKeyer:
             channel = channel or detect_key_channel(chunk[0].rgb)
             return self.key_planes(np.stack([f.rgb for f in chunk]), channel, job.params)
 
+        def render(chunk: list[media.VideoFrame], planes: KeyedPlanes) -> list[np.ndarray]:
+            nonlocal keyed, alpha_sum
+            if keyed == 0:  # the first frame's matte is the preview
+                media.write_image(preview.path, np.repeat(planes.alpha[0], 3, -1))
+            keyed += len(chunk)
+            alpha_sum += float(planes.alpha.mean()) / 255.0 * len(chunk)
+            return self._render_chunk(job, chunk, planes, channel or KeyChannel.GREEN, backdrop)
+
+        fmt = OutputFormat(width, height, self._keeps_audio(job, info),
+                           alpha=job.mode is OutputMode.FOREGROUND_ALPHA)
         try:
             # Triton keys chunk n+1 while this process composites and encodes chunk n
-            async for chunk, planes in pipelined(frames, CHUNK_FRAMES, key, "input"):
-                if done == 0:
-                    await asyncio.to_thread(media.write_image, preview.path,
-                                            np.repeat(planes.alpha[0], 3, -1))
-                await asyncio.to_thread(self._render_chunk, job, writer, chunk, planes,
-                                        channel or KeyChannel.GREEN, backdrop)
-                done += len(chunk)
-                alpha_sum += float(planes.alpha.mean()) / 255.0 * len(chunk)
-                if time.monotonic() - last_report >= PROGRESS_EVERY_S:
-                    last_report = time.monotonic()
-                    yield KeyProgress(done, max(total, done))
-            await finish_video(writer, job.source, job.start, end, done, keep_audio)
+            async for done, total in rewrite_video(span, output.path, fmt,
+                                                   Rewrite(key, render, CHUNK_FRAMES)):
+                yield KeyProgress(done, total)
         except BaseException:
-            writer.close()
-            output.path.unlink(missing_ok=True)  # never leave half a file behind
             preview.path.unlink(missing_ok=True)
             raise
-        yield KeyProgress(done, done)
-        yield KeyOutcome(output, preview, done, done / fps, channel or KeyChannel.GREEN,
+        yield KeyOutcome(output, preview, done, done / span.fps, channel or KeyChannel.GREEN,
                          alpha_sum / done)
 
     @staticmethod

@@ -18,8 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -28,7 +27,6 @@ import numpy as np
 
 from mediamesh import media
 from mediamesh.errors import InvalidArgument
-from mediamesh.frame_pipeline import pipelined
 from mediamesh.inference import TritonClient
 from mediamesh.media_inputs import is_still_image
 from mediamesh.storage import StoredOutput
@@ -45,11 +43,10 @@ from services.vision.matting import (
     person_coverage,
     stabilize,
 )
-from services.vision.video_output import AUDIO_RATE, finish_video
+from services.vision.video_output import OutputFormat, Rewrite, Span, rewrite_video
 
 MODEL = "selfie_segmentation"
 CHUNK_FRAMES = 8  # 8 x 110 KB per request: amortises the call, bounded memory
-PROGRESS_EVERY_S = 0.5
 MAX_BLUR_RADIUS = 250.0  # px (sigma); beyond this the background is one flat colour anyway
 
 
@@ -224,41 +221,23 @@ class PortraitSegmenter:
 
     async def _run_video(self, job: PortraitJob, info: media.MediaInfo, output: StoredOutput
                          ) -> AsyncIterator[PortraitProgress | PortraitOutcome]:
-        fps = info.fps or 25.0
-        end = min(job.end, info.duration) if job.end else info.duration
-        total = max(1, round((end - job.start) * fps))
+        span = Span.of(job.source, info, job.start, job.end)
         width, height = int(info.width or 0), int(info.height or 0)
         keep_audio = info.has_audio and job.options.background is not Background.ALPHA_ONLY
-        frames: Iterator[media.VideoFrame] = media.iter_frames(job.source, start=job.start,
-                                                               end=end)
-        done, last_report, state = 0, time.monotonic(), None
-        writer = media.VideoWriter(output.path, width, height, fps,
-                                   audio_sample_rate=AUDIO_RATE if keep_audio else None)
-        try:
-            renderer = _Renderer(job, width, height)
-            async for chunk, probabilities in pipelined(frames, CHUNK_FRAMES,
-                                                        self._chunk_probabilities, "input"):
-                state = await asyncio.to_thread(self._render_chunk, job, renderer, writer,
-                                                chunk, probabilities, state)
-                done += len(chunk)
-                if time.monotonic() - last_report >= PROGRESS_EVERY_S:
-                    last_report = time.monotonic()
-                    yield PortraitProgress(done, max(total, done))
-            await finish_video(writer, job.source, job.start, end, done, keep_audio)
-        except BaseException:
-            writer.close()
-            output.path.unlink(missing_ok=True)  # never leave half a file behind
-            raise
-        yield PortraitProgress(done, done)
-        yield PortraitOutcome(output, done, done / fps, renderer.coverage_sum / done)
+        renderer = _Renderer(job, width, height)
+        state: np.ndarray | None = None
 
-    @staticmethod
-    def _render_chunk(job: PortraitJob, renderer: _Renderer, writer: media.VideoWriter,
-                      chunk: list[media.VideoFrame], probabilities: np.ndarray,
-                      state: np.ndarray | None) -> np.ndarray | None:
-        """Smooth, matte, composite and encode one chunk (a worker thread); returns the
-        smoothing state for the next."""
-        smoothed, state = stabilize(probabilities, state, job.options.smoothing)
-        for frame, probability in zip(chunk, smoothed, strict=True):
-            writer.write(renderer.render(frame.rgb, probability, frame.time - job.start))
-        return state
+        def render(chunk: list[media.VideoFrame], probabilities: np.ndarray
+                   ) -> list[np.ndarray]:
+            """Smooth, matte and composite one chunk; the smoothing state carries over."""
+            nonlocal state
+            smoothed, state = stabilize(probabilities, state, job.options.smoothing)
+            return [renderer.render(frame.rgb, probability, frame.time - job.start)
+                    for frame, probability in zip(chunk, smoothed, strict=True)]
+
+        done = 0
+        async for done, total in rewrite_video(
+                span, output.path, OutputFormat(width, height, keep_audio),
+                Rewrite(self._chunk_probabilities, render, CHUNK_FRAMES)):
+            yield PortraitProgress(done, total)
+        yield PortraitOutcome(output, done, done / span.fps, renderer.coverage_sum / done)

@@ -1,14 +1,73 @@
-"""The end of every frame-by-frame video job: refuse an empty range, carry the source's
-audio over the same span, close the file. Shared by keying and matting."""
+"""Rewriting a video frame by frame, the part every such job shares: decode the span in
+chunks (the next chunk decoding and inferring while this one renders:
+mediamesh.frame_pipeline), render and encode each chunk in a worker thread, report
+progress, carry the source's audio over the same span, and never leave half a file
+behind. Keying, matting, region blurring, reframing and subtitle removal all run on it."""
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Generic, TypeVar
+
+import numpy as np
 
 from mediamesh import media
 from mediamesh.errors import InvalidArgument
+from mediamesh.frame_pipeline import pipelined
 
 AUDIO_RATE = 48000
+PROGRESS_EVERY_S = 0.5
+
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class Span:
+    """The stretch [start, end) seconds of `source` a job rewrites, at the source's rate."""
+
+    source: Path
+    start: float
+    end: float
+    fps: float
+
+    @classmethod
+    def of(cls, source: Path, info: media.MediaInfo, start: float, end: float | None) -> Span:
+        """The request's range clipped to the video (end None or 0 = to the end)."""
+        return cls(source, start, min(end, info.duration) if end else info.duration,
+                   info.fps or 25.0)
+
+    @property
+    def expected_frames(self) -> int:
+        return max(1, round((self.end - self.start) * self.fps))
+
+
+@dataclass(frozen=True)
+class OutputFormat:
+    """The rewritten video's picture size, whether it carries alpha (webm) and audio."""
+
+    width: int
+    height: int
+    keep_audio: bool
+    alpha: bool = False
+
+
+@dataclass(frozen=True)
+class Rewrite(Generic[R]):
+    """How to turn chunks into output frames. `infer` runs on the event loop (a Triton
+    call), `render` in a worker thread, in order, once per chunk: it may keep state
+    between chunks (temporal smoothing)."""
+
+    infer: Callable[[list[media.VideoFrame]], Awaitable[R]]
+    render: Callable[[list[media.VideoFrame], R], Iterable[np.ndarray]]
+    chunk_frames: int
+
+
+async def no_inference(chunk: list[media.VideoFrame]) -> None:
+    """For rewrites that need nothing from Triton per chunk."""
+    return None
 
 
 async def finish_video(writer: media.VideoWriter, source: Path, start: float, end: float,
@@ -23,3 +82,33 @@ async def finish_video(writer: media.VideoWriter, source: Path, start: float, en
                                           end - start)
         await asyncio.to_thread(writer.write_audio, samples)
     await asyncio.to_thread(writer.close)
+
+
+def _write_all(writer: media.VideoWriter, frames: Iterable[np.ndarray]) -> None:
+    for frame in frames:
+        writer.write(frame)
+
+
+async def rewrite_video(span: Span, output: Path, fmt: OutputFormat, rewrite: Rewrite[R],
+                        field_name: str = "input") -> AsyncIterator[tuple[int, int]]:
+    """Yields (frames done, frames expected) every PROGRESS_EVERY_S and (n, n) once at the
+    end, when `output` is complete. A stream that breaks mid-way is INVALID_ARGUMENT on
+    `field_name`; on any failure `output` is removed."""
+    frames = media.iter_frames(span.source, start=span.start, end=span.end)
+    writer = media.VideoWriter(output, fmt.width, fmt.height, span.fps, alpha=fmt.alpha,
+                               audio_sample_rate=AUDIO_RATE if fmt.keep_audio else None)
+    done, last_report = 0, time.monotonic()
+    try:
+        async for chunk, inferred in pipelined(frames, rewrite.chunk_frames, rewrite.infer,
+                                               field_name):
+            await asyncio.to_thread(_write_all, writer, rewrite.render(chunk, inferred))
+            done += len(chunk)
+            if time.monotonic() - last_report >= PROGRESS_EVERY_S:
+                last_report = time.monotonic()
+                yield done, max(span.expected_frames, done)
+        await finish_video(writer, span.source, span.start, span.end, done, fmt.keep_audio)
+    except BaseException:
+        writer.close()
+        output.unlink(missing_ok=True)  # never leave half a file behind
+        raise
+    yield done, done
