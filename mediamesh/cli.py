@@ -322,6 +322,34 @@ def portrait(input_path: Annotated[Path, typer.Argument(help="image or video wit
 
 
 @app.command()
+def blur(video: Annotated[Path, typer.Argument(help="a video (or an image, with --box)")],
+         box: Annotated[list[str] | None, typer.Option(
+             "--box", help="a region to hide (repeatable): 'x,y,w,h' fractions of the frame, "
+             "or keyframes 't:x,y,w,h;t:x,y,w,h'")] = None,
+         logos: Annotated[bool, typer.Option("--logos", help="also find and hide static "
+                                             "logos and watermarks")] = False,
+         style: Annotated[str, typer.Option(help="gaussian | mosaic")] = "gaussian",
+         strength: Annotated[float, typer.Option(help="0..1 (0 = the service's default)")
+                             ] = 0.0,
+         output: Annotated[str, typer.Option(help="output path in the media root")] = ""
+         ) -> None:
+    """Blur or pixelate boxes (static or moving) and automatically found logos:
+    VisionService.BlurRegions. The source's audio is kept."""
+    from mediamesh.blur_cli import blur_regions
+
+    s = settings()
+    result = run_job(blur_regions(s, video, console, boxes=box or [], logos=logos, style=style,
+                                  strength=strength, output=output))
+    console.print(f"output: {s.media_root / result.output.uri}", soft_wrap=True)
+    for found in result.detected:
+        b, r = found.box, found.range
+        console.print(f"logo at x={b.x:.3f} y={b.y:.3f} w={b.width:.3f} h={b.height:.3f}, "
+                      f"{r.start:.1f}-{r.end:.1f} s, confidence {found.confidence:.2f}")
+    if logos and not result.detected:
+        console.print("no static logo found")
+
+
+@app.command()
 def fingerprint(video: Annotated[Path, typer.Argument(help="a video file")],
                 output: Annotated[Path | None, typer.Option(
                     "--output", "-o", help="where to save it (default: VIDEO's name .mmfp "

@@ -101,3 +101,16 @@ def error_info(rpc_error: grpc.RpcError) -> tuple[str | None, dict[str, str]]:
                     detail.Unpack(info)
                     return info.reason, dict(info.metadata)
     return None, {}
+
+
+def bad_fields(rpc_error: grpc.RpcError) -> list[str]:
+    """Client side: the request fields an INVALID_ARGUMENT names (BadRequest violations)."""
+    for key, value in rpc_error.trailing_metadata() or ():  # type: ignore[attr-defined]
+        if key == _DETAILS_KEY:
+            status = status_pb2.Status.FromString(value)
+            for detail in status.details:
+                if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+                    bad = error_details_pb2.BadRequest()
+                    detail.Unpack(bad)
+                    return [v.field for v in bad.field_violations]
+    return []

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from mediamesh.models import (
     beat_tcn,
+    edge_features,
     face_detection,
     frame_hash,
     green_keyer,
@@ -60,6 +61,8 @@ MODELS: tuple[ModelSpec, ...] = (
               "Apache-2.0", "mediamesh.models.shot_features (graph written in code, no weights)"),
     ModelSpec("frame_hash", lambda: frame_hash.build_graph().SerializeToString(),
               "Apache-2.0", "mediamesh.models.frame_hash (graph written in code, no weights)"),
+    ModelSpec("edge_features", lambda: edge_features.build_graph().SerializeToString(),
+              "Apache-2.0", "mediamesh.models.edge_features (graph written in code, no weights)"),
     ModelSpec("selfie_segmentation", selfie_segmentation.build, "Apache-2.0",
               f"mediapipe {selfie_segmentation.VERSION} wheel: {selfie_segmentation.MEMBER} "
               "(TFLite, converted by mediamesh.models.tflite_import)",

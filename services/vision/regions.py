@@ -103,20 +103,22 @@ def boxes_at(regions: list[Region], seconds: float) -> list[NormBox]:
 def obscure(frame: np.ndarray, box: tuple[int, int, int, int], style: Style,
             strength: float) -> None:
     """Hide the pixels of `box` (left, top, right, bottom) in `frame` (H, W, 3 uint8), in
-    place. `strength` 0..1 scales with the box: a mosaic of cells 1/16 .. 1/4 of the box's
-    shorter side (stronger = bigger cells), or a Gaussian of sigma 1/12 .. 1/3 of it."""
+    place. `strength` 0..1 scales with the box: a mosaic of cells 1/10 .. 2/5 of the box's
+    shorter side (stronger = bigger cells), or a Gaussian of sigma 1/8 .. 1/2 of it. The
+    default 0.5 (cells of 1/4, sigma 5/16) leaves no letter of a logo or feature of a face
+    readable; at 0 the box is softened, not hidden."""
     left, top, right, bottom = box
     if right <= left or bottom <= top:
         return
     patch = frame[top:bottom, left:right]
     side = min(patch.shape[0], patch.shape[1])
     if style is Style.MOSAIC:
-        cell = max(2, round(side / (16 - 12 * strength)))
+        cell = max(2, round(side * (0.1 + 0.3 * strength)))
         frame[top:bottom, left:right] = _mosaic(patch, cell)
     else:
         from scipy.ndimage import gaussian_filter
 
-        sigma = max(1.0, side / (12 - 9 * strength))
+        sigma = max(1.0, side * (0.125 + 0.375 * strength))
         blurred = gaussian_filter(patch.astype(np.float32), sigma=(sigma, sigma, 0),
                                   mode="nearest")
         frame[top:bottom, left:right] = np.clip(blurred + 0.5, 0, 255).astype(np.uint8)

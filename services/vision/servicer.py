@@ -20,7 +20,7 @@ from mediamesh.protocol import media_ref, mime_for, progress, time_range
 from mediamesh.service_runtime import ServiceContext
 from mediamesh.storage import MediaStore, StoredOutput
 from mediamesh.v1 import common_pb2, vision_pb2, vision_pb2_grpc
-from services.vision import matting, portrait
+from services.vision import matting, portrait, region_blur
 from services.vision.backgrounds import check_background_video, read_background_image
 from services.vision.fingerprint import (
     ALGORITHM,
@@ -45,6 +45,7 @@ from services.vision.green_screen import (
     output_extension,
 )
 from services.vision.keying import KeyChannel, KeyParams
+from services.vision.regions import NormBox, Region, Style
 from services.vision.shot_detection import (
     ShotDetector,
     ShotJob,
@@ -66,6 +67,11 @@ _OUTPUT_MODES = {
     vision_pb2.KEY_OUTPUT_MODE_COMPOSITE: OutputMode.COMPOSITE,
     vision_pb2.KEY_OUTPUT_MODE_ALPHA_ONLY: OutputMode.ALPHA_ONLY,
     vision_pb2.KEY_OUTPUT_MODE_FOREGROUND_ALPHA: OutputMode.FOREGROUND_ALPHA,
+}
+_BLUR_STYLES = {
+    vision_pb2.BLUR_STYLE_UNSPECIFIED: Style.GAUSSIAN,
+    vision_pb2.BLUR_STYLE_GAUSSIAN: Style.GAUSSIAN,
+    vision_pb2.BLUR_STYLE_MOSAIC: Style.MOSAIC,
 }
 _TRANSITIONS = {
     Transition.NONE: vision_pb2.TRANSITION_TYPE_UNSPECIFIED,
@@ -106,6 +112,51 @@ class VisionServicer(vision_pb2_grpc.VisionServiceServicer):
         self.keyer = GreenScreenKeyer(ctx.triton)
         self.shot_detector = ShotDetector(ctx.triton)
         self.fingerprinter = Fingerprinter(ctx.triton)
+        self.blurrer = region_blur.RegionBlurrer(ctx.triton)
+
+    async def BlurRegions(self, request: vision_pb2.BlurRegionsRequest,  # noqa: N802
+                          context: grpc.aio.ServicerContext
+                          ) -> AsyncIterator[vision_pb2.BlurRegionsEvent]:
+        job_regions = tuple(_region(r, f"regions[{i}]") for i, r in enumerate(request.regions))
+        if not job_regions and not request.auto_detect_logos:
+            raise InvalidArgument("nothing to blur: give regions (boxes, static or keyframed) "
+                                  "or set auto_detect_logos", field_name="regions")
+        style = _BLUR_STYLES.get(request.style)
+        if style is None:
+            raise InvalidArgument(f"unknown style {request.style}; use BLUR_STYLE_GAUSSIAN or "
+                                  "BLUR_STYLE_MOSAIC", field_name="style")
+        if not 0 <= request.strength <= 1:  # NaN fails too
+            raise InvalidArgument(f"strength must be in [0, 1] (0 = the default "
+                                  f"{region_blur.DEFAULT_STRENGTH:g}), got {request.strength:g}",
+                                  field_name="strength")
+        store = self.ctx.store
+        async with store.local_file(request.video, "video") as source:
+            info = await probe_picture(source, "video")
+            still = is_still_image(info)
+            if still and request.auto_detect_logos:
+                raise InvalidArgument("auto_detect_logos needs a video (a logo is found by "
+                                      "what stays put across frames); video is a still image",
+                                      field_name="auto_detect_logos")
+            if not still:
+                check_video(info, 0.0, None, math.inf, "video", "BlurRegions")
+            output = await store.output_path(request.output.uri, "png" if still else "mp4",
+                                             overwrite=request.output.overwrite)
+            job = region_blur.BlurJob(source, job_regions, style,
+                                      request.strength or region_blur.DEFAULT_STRENGTH,
+                                      request.auto_detect_logos)
+            async for item in self.blurrer.run(job, info, output):
+                if isinstance(item, region_blur.BlurOutcome):
+                    await store.publish(item.output)
+                    yield vision_pb2.BlurRegionsEvent(result=vision_pb2.BlurRegionsResult(
+                        output=media_ref(item.output, mime_for(item.output)),
+                        detected=[vision_pb2.DetectedRegion(
+                            box=common_pb2.Box(x=d.box.x, y=d.box.y, width=d.box.width,
+                                               height=d.box.height),
+                            range=common_pb2.TimeRange(start=d.start, end=d.end),
+                            confidence=d.confidence) for d in item.detected]))
+                else:
+                    yield vision_pb2.BlurRegionsEvent(
+                        progress=progress(item.done, item.total, item.stage))
 
     async def KeyGreenScreen(self, request: vision_pb2.KeyGreenScreenRequest,  # noqa: N802
                              context: grpc.aio.ServicerContext
@@ -261,6 +312,12 @@ async def _backgrounds(store: MediaStore, files: contextlib.AsyncExitStack,
         video = (path, await probe_picture(path, "background_video"))
         check_background_video(video[1])
     return image, video
+
+
+def _region(message: vision_pb2.Region, field_name: str) -> Region:
+    start, end = time_range(message.range, f"{field_name}.range")
+    return Region.checked([(k.time, NormBox(k.box.x, k.box.y, k.box.width, k.box.height))
+                           for k in message.keyframes], start, end, field_name)
 
 
 def _fingerprint_result(samples: Samples, sample_fps: float, duration: float

@@ -10,7 +10,7 @@ import onnx
 import onnxruntime as ort
 import pytest
 
-from mediamesh.models import onnx_graph, registry, shot_features
+from mediamesh.models import onnx_graph, registry
 from mediamesh.models.shot_features import (
     BINS,
     GRID,

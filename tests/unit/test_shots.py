@@ -7,9 +7,9 @@ import pytest
 
 from mediamesh import media
 from mediamesh.errors import InvalidArgument, MediaTooLong
+from mediamesh.media_inputs import check_video
 from mediamesh.models.shot_features import HEIGHT, WIDTH, features_reference
 from mediamesh.synth.videos import shot_frames
-from mediamesh.media_inputs import check_video
 from services.vision.shots import (
     FrameFeatures,
     Shot,
