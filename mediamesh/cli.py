@@ -321,6 +321,35 @@ def portrait(input_path: Annotated[Path, typer.Argument(help="image or video wit
                   f"people cover {result.mean_person_coverage:.0%})", soft_wrap=True)
 
 
+@app.command("reframe")
+def reframe_command(
+        video: Annotated[Path, typer.Argument(help="a video")],
+        aspect: Annotated[str, typer.Option(help="output aspect, e.g. 9:16, 1:1, 4:5")] = "9:16",
+        size: Annotated[str | None, typer.Option(help="output size, e.g. 1080x1920 (default: "
+                                                 "the crop at the source's resolution)")] = None,
+        mode: Annotated[str, typer.Option(help="auto | stationary | panning | tracking")
+                        ] = "auto",
+        pad: Annotated[bool, typer.Option("--pad", help="letterbox over a blurred fill when "
+                                          "faces do not fit the crop")] = False,
+        max_pan_speed: Annotated[float, typer.Option(help="fractions of the frame per second "
+                                                     "(0 = the service's default)")] = 0.0,
+        output: Annotated[str, typer.Option(help="output path in the media root")] = ""
+        ) -> None:
+    """Horizontal to vertical (or any aspect) that keeps faces and people in the picture:
+    VisionService.Reframe. The source's audio is kept."""
+    from mediamesh import media
+    from mediamesh.reframe_cli import reframe, shots_table
+
+    s = settings()
+    result = run_job(reframe(s, video, console, aspect=aspect, size=size, mode=mode, pad=pad,
+                             max_pan_speed=max_pan_speed, output=output))
+    path = s.media_root / result.output.uri
+    info = media.probe(path)
+    console.print(f"output: {path} ({info.width}x{info.height}, {info.duration:.1f} s)",
+                  soft_wrap=True)
+    console.print(shots_table(result))
+
+
 @app.command()
 def blur(video: Annotated[Path, typer.Argument(help="a video (or an image, with --box)")],
          box: Annotated[list[str] | None, typer.Option(

@@ -20,7 +20,7 @@ from mediamesh.protocol import media_ref, mime_for, progress, time_range
 from mediamesh.service_runtime import ServiceContext
 from mediamesh.storage import MediaStore, StoredOutput
 from mediamesh.v1 import common_pb2, vision_pb2, vision_pb2_grpc
-from services.vision import matting, portrait, region_blur
+from services.vision import matting, portrait, reframe_job, region_blur
 from services.vision.backgrounds import check_background_video, read_background_image
 from services.vision.fingerprint import (
     ALGORITHM,
@@ -45,6 +45,7 @@ from services.vision.green_screen import (
     output_extension,
 )
 from services.vision.keying import KeyChannel, KeyParams
+from services.vision.reframe_path import CameraMode
 from services.vision.regions import NormBox, Region, Style
 from services.vision.shot_detection import (
     ShotDetector,
@@ -67,6 +68,18 @@ _OUTPUT_MODES = {
     vision_pb2.KEY_OUTPUT_MODE_COMPOSITE: OutputMode.COMPOSITE,
     vision_pb2.KEY_OUTPUT_MODE_ALPHA_ONLY: OutputMode.ALPHA_ONLY,
     vision_pb2.KEY_OUTPUT_MODE_FOREGROUND_ALPHA: OutputMode.FOREGROUND_ALPHA,
+}
+_CAMERA_MODES = {
+    vision_pb2.CAMERA_MODE_UNSPECIFIED: None,
+    vision_pb2.CAMERA_MODE_STATIONARY: CameraMode.STATIONARY,
+    vision_pb2.CAMERA_MODE_PANNING: CameraMode.PANNING,
+    vision_pb2.CAMERA_MODE_TRACKING: CameraMode.TRACKING,
+}
+_CAMERA_MODE_OUT = {mode: value for value, mode in _CAMERA_MODES.items() if mode}
+_SIGNALS = {
+    vision_pb2.SIGNAL_KIND_FACE: reframe_job.Signal.FACE,
+    vision_pb2.SIGNAL_KIND_PERSON: reframe_job.Signal.PERSON,
+    vision_pb2.SIGNAL_KIND_SALIENCY: reframe_job.Signal.SALIENCY,
 }
 _BLUR_STYLES = {
     vision_pb2.BLUR_STYLE_UNSPECIFIED: Style.GAUSSIAN,
@@ -113,6 +126,33 @@ class VisionServicer(vision_pb2_grpc.VisionServiceServicer):
         self.shot_detector = ShotDetector(ctx.triton)
         self.fingerprinter = Fingerprinter(ctx.triton)
         self.blurrer = region_blur.RegionBlurrer(ctx.triton)
+
+    async def Reframe(self, request: vision_pb2.ReframeRequest,  # noqa: N802
+                      context: grpc.aio.ServicerContext
+                      ) -> AsyncIterator[vision_pb2.ReframeEvent]:
+        if request.force_mode not in _CAMERA_MODES:
+            raise InvalidArgument(f"unknown force_mode {request.force_mode}; use "
+                                  "CAMERA_MODE_STATIONARY, _PANNING or _TRACKING (or leave it "
+                                  "unset for a choice per shot)", field_name="force_mode")
+        options = reframe_job.ReframeOptions.checked(
+            request.target_width, request.target_height,
+            (request.aspect_ratio.width, request.aspect_ratio.height),
+            _CAMERA_MODES[request.force_mode], request.allow_blur_pad, request.max_pan_speed,
+            [_signal(s, f"signals[{i}]") for i, s in enumerate(request.signals)])
+        store = self.ctx.store
+        async with store.local_file(request.video, "video") as source:
+            info = await probe_picture(source, "video")
+            check_video(info, 0.0, None, self.ctx.settings.max_video_seconds, "video", "Reframe")
+            output = await store.output_path(request.output.uri, "mp4",
+                                             overwrite=request.output.overwrite)
+            job = reframe_job.ReframeJob(source, options)
+            async for item in reframe_job.Reframer(self.ctx.triton).run(job, info, output):
+                if isinstance(item, reframe_job.ReframeOutcome):
+                    await store.publish(item.output)
+                    yield vision_pb2.ReframeEvent(result=_reframe_result(item, options))
+                else:
+                    yield vision_pb2.ReframeEvent(
+                        progress=progress(item.done, item.total, item.stage))
 
     async def BlurRegions(self, request: vision_pb2.BlurRegionsRequest,  # noqa: N802
                           context: grpc.aio.ServicerContext
@@ -312,6 +352,32 @@ async def _backgrounds(store: MediaStore, files: contextlib.AsyncExitStack,
         video = (path, await probe_picture(path, "background_video"))
         check_background_video(video[1])
     return image, video
+
+
+def _signal(message: vision_pb2.SignalWeight, field_name: str) -> reframe_job.SignalWeight:
+    kind = _SIGNALS.get(message.kind)
+    if kind is None:
+        name = (vision_pb2.SignalKind.Name(message.kind)
+                if message.kind in vision_pb2.SignalKind.values() else str(message.kind))
+        why = ("is not available yet (it needs the OCR text detector)"
+               if message.kind == vision_pb2.SIGNAL_KIND_TEXT else "is not a signal")
+        raise InvalidArgument(f"{field_name}.kind {name} {why}; use SIGNAL_KIND_FACE, "
+                              "SIGNAL_KIND_PERSON or SIGNAL_KIND_SALIENCY",
+                              field_name=f"{field_name}.kind")
+    return reframe_job.SignalWeight(kind, message.weight, message.required)
+
+
+def _reframe_result(outcome: reframe_job.ReframeOutcome, options: reframe_job.ReframeOptions
+                    ) -> vision_pb2.ReframeResult:
+    result = vision_pb2.ReframeResult(output=media_ref(outcome.output, "video/mp4"))
+    for plan in outcome.plans:
+        result.shots.add(range=common_pb2.TimeRange(start=plan.start, end=plan.end),
+                         mode=_CAMERA_MODE_OUT[plan.mode],
+                         padded=plan.padded and options.allow_pad)
+        for when, box in plan.keyframes:
+            result.path.add(time=when, crop=common_pb2.Box(x=box.x, y=box.y, width=box.width,
+                                                           height=box.height))
+    return result
 
 
 def _region(message: vision_pb2.Region, field_name: str) -> Region:
