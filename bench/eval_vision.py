@@ -16,6 +16,8 @@ Sections:
 
   fingerprint  bench/vision_fingerprint.py: altered copies of the shot clips matched back.
   portrait     bench/vision_portrait.py: person mattes on mediamesh.synth.portraits clips.
+  reframe      bench/vision_reframe.py: faces kept in 9:16 crops of portrait clips.
+  logos        bench/vision_logos.py: static logos found at their drawn boxes.
   keying       bench/vision_keying.py: green/blue screens with exact alpha, ours beside
                FFmpeg chromakey and colorkey (+despill), and the whole 720p job against
                the decode + encode ceiling.
@@ -227,6 +229,20 @@ def eval_portraits(count: int) -> dict[str, Any]:
     return eval_portrait(count)
 
 
+def eval_reframes(count: int) -> dict[str, Any]:
+    """Faces kept inside 9:16 crops of 16:9 clips (bench/vision_reframe.py)."""
+    from vision_reframe import eval_reframe
+
+    return eval_reframe(count)
+
+
+def eval_blurs(count: int) -> dict[str, Any]:
+    """Logos found at their drawn boxes, none in clips without (bench/vision_logos.py)."""
+    from vision_logos import eval_logos
+
+    return eval_logos(count)
+
+
 def eval_keyings(count: int) -> dict[str, Any]:
     """Ours beside FFmpeg chromakey / colorkey + despill (bench/vision_keying.py)."""
     from vision_keying import eval_keying
@@ -237,7 +253,9 @@ def eval_keyings(count: int) -> dict[str, Any]:
 SECTIONS: dict[str, Callable[[int], dict[str, Any]]] = {"shots": eval_shots,
                                                         "keying": eval_keyings,
                                                         "fingerprint": eval_fingerprints,
-                                                        "portrait": eval_portraits}
+                                                        "portrait": eval_portraits,
+                                                        "reframe": eval_reframes,
+                                                        "logos": eval_blurs}
 COLUMNS = ["method", "all_p", "all_r", "all_f1", "cut_p", "cut_r", "cut_f1", "gradual_p",
            "gradual_r", "gradual_f1", "type_acc", "fp_flash", "fp_motion", "fps"]
 

@@ -64,6 +64,16 @@ class BlurOutcome:
     frames: int
 
 
+@dataclass(frozen=True)
+class EdgeSamples:
+    """The logo search's evidence: frames sampled across the video, their features."""
+
+    times: np.ndarray  # (N,) seconds
+    gradients: np.ndarray  # (N, 180, 320, 2)
+    luma: np.ndarray  # (N, 180, 320)
+    duration: float
+
+
 def as_region(logo: FoundLogo) -> Region:
     return Region(((logo.start, logo.box),), logo.start, logo.end)
 
@@ -79,9 +89,9 @@ class RegionBlurrer:
                                       ["gradient", "luma"])
         return out["gradient"], out["luma"][..., 0]
 
-    async def search_logos(self, source: Path, info: media.MediaInfo
-                           ) -> AsyncIterator[BlurProgress | list[FoundLogo]]:
-        """Progress over the sampled frames, then the logos found (maybe none)."""
+    async def edge_samples(self, source: Path, info: media.MediaInfo
+                           ) -> AsyncIterator[BlurProgress | EdgeSamples]:
+        """Progress over the frames sampled across the video, then their features."""
         duration = info.duration
         wanted = max(1, min(MAX_LOGO_SAMPLES, round(duration * LOGO_SAMPLES_PER_SECOND)))
         frames = media.iter_frames(source, fps=wanted / duration if duration else None,
@@ -92,13 +102,20 @@ class RegionBlurrer:
             times += [f.time for f in chunk]
             parts.append(features)
             yield BlurProgress("finding logos", len(times), max(wanted, len(times)))
-        if not parts:
-            yield []
-            return
-        yield await asyncio.to_thread(find_logos, np.array(times),
-                                      np.concatenate([g for g, _ in parts]),
-                                      np.concatenate([y for _, y in parts]), duration,
-                                      self.logo_params)
+        empty = np.zeros((0, EDGE_HEIGHT, EDGE_WIDTH), np.float32)
+        yield EdgeSamples(np.array(times), np.concatenate([g for g, _ in parts])
+                          if parts else empty[..., None].repeat(2, -1),
+                          np.concatenate([y for _, y in parts]) if parts else empty, duration)
+
+    async def search_logos(self, source: Path, info: media.MediaInfo
+                           ) -> AsyncIterator[BlurProgress | list[FoundLogo]]:
+        """Progress over the sampled frames, then the logos found (maybe none)."""
+        async for item in self.edge_samples(source, info):
+            if isinstance(item, BlurProgress):
+                yield item
+            else:
+                yield await asyncio.to_thread(find_logos, item.times, item.gradients,
+                                              item.luma, item.duration, self.logo_params)
 
     async def run(self, job: BlurJob, info: media.MediaInfo, output: StoredOutput
                   ) -> AsyncIterator[BlurProgress | BlurOutcome]:
