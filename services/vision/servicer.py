@@ -8,6 +8,7 @@ import functools
 import math
 from collections.abc import AsyncIterator
 from pathlib import Path
+from urllib.parse import urlparse
 
 import grpc
 import numpy as np
@@ -20,8 +21,10 @@ from mediamesh.protocol import media_ref, mime_for, progress, time_range
 from mediamesh.service_runtime import ServiceContext
 from mediamesh.storage import MediaStore, StoredOutput
 from mediamesh.v1 import common_pb2, vision_pb2, vision_pb2_grpc
-from services.vision import matting, portrait, reframe_job, region_blur
+from services.compose.animated_preview import AnimatedFormat
+from services.vision import matting, portrait, reframe_job, region_blur, subtitle_job
 from services.vision.backgrounds import check_background_video, read_background_image
+from services.vision.cover_job import CoverJob, CoverOutcome, CoverSelector, check_options
 from services.vision.fingerprint import (
     ALGORITHM,
     VERSION,
@@ -46,7 +49,7 @@ from services.vision.green_screen import (
 )
 from services.vision.keying import KeyChannel, KeyParams
 from services.vision.reframe_path import CameraMode
-from services.vision.regions import NormBox, Region, Style
+from services.vision.regions import NormBox, Region, Style, check_box
 from services.vision.shot_detection import (
     ShotDetector,
     ShotJob,
@@ -54,6 +57,7 @@ from services.vision.shot_detection import (
     TimedShot,
 )
 from services.vision.shots import ShotParams, Transition
+from services.vision.subtitle_removal import Method as InpaintMethod
 
 MAX_MATCH_PAIRS = 2_000_000_000  # query x candidate samples: ~40 hour-long pairs, seconds
 
@@ -80,6 +84,17 @@ _SIGNALS = {
     vision_pb2.SIGNAL_KIND_FACE: reframe_job.Signal.FACE,
     vision_pb2.SIGNAL_KIND_PERSON: reframe_job.Signal.PERSON,
     vision_pb2.SIGNAL_KIND_SALIENCY: reframe_job.Signal.SALIENCY,
+}
+_ANIMATED_FORMATS = {
+    vision_pb2.ANIMATED_FORMAT_UNSPECIFIED: AnimatedFormat.GIF,
+    vision_pb2.ANIMATED_FORMAT_GIF: AnimatedFormat.GIF,
+    vision_pb2.ANIMATED_FORMAT_WEBP: AnimatedFormat.WEBP,
+}
+_INPAINT_METHODS = {
+    vision_pb2.INPAINT_METHOD_UNSPECIFIED: InpaintMethod.TELEA,
+    vision_pb2.INPAINT_METHOD_TELEA: InpaintMethod.TELEA,
+    vision_pb2.INPAINT_METHOD_NAVIER_STOKES: InpaintMethod.NAVIER_STOKES,
+    vision_pb2.INPAINT_METHOD_BLUR: InpaintMethod.BLUR,
 }
 _BLUR_STYLES = {
     vision_pb2.BLUR_STYLE_UNSPECIFIED: Style.GAUSSIAN,
@@ -126,6 +141,7 @@ class VisionServicer(vision_pb2_grpc.VisionServiceServicer):
         self.shot_detector = ShotDetector(ctx.triton)
         self.fingerprinter = Fingerprinter(ctx.triton)
         self.blurrer = region_blur.RegionBlurrer(ctx.triton)
+        self.cover_selector = CoverSelector(ctx.triton)
 
     async def Reframe(self, request: vision_pb2.ReframeRequest,  # noqa: N802
                       context: grpc.aio.ServicerContext
@@ -152,6 +168,41 @@ class VisionServicer(vision_pb2_grpc.VisionServiceServicer):
                     yield vision_pb2.ReframeEvent(result=_reframe_result(item, options))
                 else:
                     yield vision_pb2.ReframeEvent(
+                        progress=progress(item.done, item.total, item.stage))
+
+    async def RemoveSubtitles(self, request: vision_pb2.RemoveSubtitlesRequest,  # noqa: N802
+                              context: grpc.aio.ServicerContext
+                              ) -> AsyncIterator[vision_pb2.RemoveSubtitlesEvent]:
+        method = _INPAINT_METHODS.get(request.method)
+        if method is None:
+            raise InvalidArgument(f"unknown method {request.method}; use INPAINT_METHOD_TELEA, "
+                                  "INPAINT_METHOD_NAVIER_STOKES or INPAINT_METHOD_BLUR",
+                                  field_name="method")
+        band = None
+        if request.HasField("region"):
+            r = request.region
+            band = check_box(NormBox(r.x, r.y, r.width, r.height), "region")
+        store = self.ctx.store
+        async with store.local_file(request.video, "video") as source:
+            info = await probe_picture(source, "video")
+            check_video(info, 0.0, None, math.inf, "video", "RemoveSubtitles")
+            if band is not None and band.height * (info.height or 0) < 8:
+                raise InvalidArgument(f"region is {band.height * (info.height or 0):.0f} px "
+                                      "tall; a subtitle band needs at least 8", field_name="region")
+            output = await store.output_path(request.output.uri, "mp4",
+                                             overwrite=request.output.overwrite)
+            job = subtitle_job.SubtitleJob(source, band, method)
+            async for item in subtitle_job.SubtitleRemover(self.ctx.triton).run(job, info,
+                                                                                 output):
+                if isinstance(item, subtitle_job.SubtitleOutcome):
+                    await store.publish(item.output)
+                    b = item.band
+                    yield vision_pb2.RemoveSubtitlesEvent(result=vision_pb2.RemoveSubtitlesResult(
+                        output=media_ref(item.output, "video/mp4"),
+                        erased=[common_pb2.TimeRange(start=a, end=z) for a, z in item.erased],
+                        band_used=common_pb2.Box(x=b.x, y=b.y, width=b.width, height=b.height)))
+                else:
+                    yield vision_pb2.RemoveSubtitlesEvent(
                         progress=progress(item.done, item.total, item.stage))
 
     async def BlurRegions(self, request: vision_pb2.BlurRegionsRequest,  # noqa: N802
@@ -262,6 +313,48 @@ class VisionServicer(vision_pb2_grpc.VisionServiceServicer):
                     yield vision_pb2.DetectShotsEvent(progress=common_pb2.Progress(
                         fraction=item.fraction, stage=item.stage, done=item.done,
                         total=item.total))
+
+    async def SelectCover(self, request: vision_pb2.SelectCoverRequest,  # noqa: N802
+                          context: grpc.aio.ServicerContext
+                          ) -> AsyncIterator[vision_pb2.SelectCoverEvent]:
+        fmt = _ANIMATED_FORMATS.get(request.animated_format)
+        if fmt is None:
+            raise InvalidArgument(f"unknown animated_format {request.animated_format}; use "
+                                  "ANIMATED_FORMAT_GIF or ANIMATED_FORMAT_WEBP",
+                                  field_name="animated_format")
+        check_options(request.top_k, request.animated_duration, request.summary_duration)
+        suffix = Path(urlparse(request.output.uri).path).suffix.lower()
+        if request.animated and suffix not in ("", f".{fmt.value}"):
+            raise InvalidArgument(f"output.uri ends in '{suffix}' but the animated cover is "
+                                  f"{fmt.name}: use '.{fmt.value}' or no extension",
+                                  field_name="output.uri")
+        store = self.ctx.store
+        async with store.local_file(request.video, "video") as source:
+            info = await probe_picture(source, "video")
+            check_video(info, 0.0, None, self.ctx.settings.max_video_seconds, "video",
+                        "SelectCover")
+            job = CoverJob.from_request(
+                source, info, top_k=request.top_k, animated=request.animated,
+                animated_format=fmt, animated_duration=request.animated_duration,
+                max_animated_bytes=request.max_animated_bytes, summary=request.summary_plan,
+                summary_duration=request.summary_duration)
+            # the animated cover goes to output.uri; candidate i next to it, <name>.cover<i>.jpg
+            base = await store.output_path(request.output.uri,
+                                           fmt.value if job.animated else "jpg",
+                                           overwrite=request.output.overwrite)
+            candidates = functools.partial(_cover_output, store, base)
+            async for item in self.cover_selector.run(job, info, candidates,
+                                                      base if job.animated else None):
+                if isinstance(item, CoverOutcome):
+                    for candidate in item.candidates:
+                        await store.publish(candidate.image)
+                    if item.animated is not None:
+                        await store.publish(item.animated)
+                    yield vision_pb2.SelectCoverEvent(result=_cover_result(item))
+                else:
+                    yield vision_pb2.SelectCoverEvent(progress=common_pb2.Progress(
+                        fraction=item.fraction, stage=item.stage, done=item.done,
+                        total=item.total, message=item.message))
 
     async def Fingerprint(self, request: vision_pb2.FingerprintRequest,  # noqa: N802
                           context: grpc.aio.ServicerContext
@@ -393,6 +486,28 @@ def _fingerprint_result(samples: Samples, sample_fps: float, duration: float
         version=VERSION, duration=duration,
         frame_hashes=[vision_pb2.FrameHash(time=float(t), hash=h.tobytes())
                       for t, h in zip(samples.times, samples.hashes, strict=True)])
+
+
+def _cover_output(store: MediaStore, base: StoredOutput, index: int) -> StoredOutput:
+    return store.sibling(base, f".cover{index}", "jpg")
+
+
+def _cover_result(outcome: CoverOutcome) -> vision_pb2.SelectCoverResult:
+    result = vision_pb2.SelectCoverResult(candidates=[vision_pb2.CoverCandidate(
+        time=c.time, image=media_ref(c.image, "image/jpeg"), score=c.score.total,
+        breakdown=vision_pb2.CoverScore(
+            sharpness=c.score.sharpness, exposure=c.score.exposure,
+            colorfulness=c.score.colorfulness, faces=c.score.faces,
+            face_cut_penalty=c.score.face_cut_penalty,
+            transition_penalty=c.score.transition_penalty, text_penalty=c.score.text_penalty))
+        for c in outcome.candidates])
+    if outcome.animated is not None:
+        result.animated_cover.CopyFrom(media_ref(outcome.animated, mime_for(outcome.animated)))
+    if outcome.summary is not None:
+        result.summary_plan.CopyFrom(vision_pb2.SummaryPlan(
+            segments=[common_pb2.TimeRange(start=a, end=b) for a, b in outcome.summary],
+            duration=sum(b - a for a, b in outcome.summary)))
+    return result
 
 
 def _match_params(min_score: float) -> MatchParams:

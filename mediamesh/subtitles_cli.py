@@ -1,0 +1,46 @@
+"""`mediamesh remove-subtitles VIDEO`: RemoveSubtitles on the running mesh, with a
+progress bar."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Console
+
+from mediamesh.config import Settings
+from mediamesh.jobs import JobError, run_with_progress, stage
+from mediamesh.v1 import common_pb2, vision_pb2
+
+METHODS = {"telea": vision_pb2.INPAINT_METHOD_TELEA,
+           "navier-stokes": vision_pb2.INPAINT_METHOD_NAVIER_STOKES,
+           "blur": vision_pb2.INPAINT_METHOD_BLUR}
+
+
+def parse_band(text: str) -> common_pb2.Box:
+    """'top,bottom' (full width) or 'x,y,w,h', fractions of the frame."""
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        values = []
+    if len(values) == 2:
+        return common_pb2.Box(x=0.0, y=values[0], width=1.0, height=values[1] - values[0])
+    if len(values) == 4:
+        return common_pb2.Box(x=values[0], y=values[1], width=values[2], height=values[3])
+    raise JobError(f"--band must be 'top,bottom' or 'x,y,w,h' fractions of the frame, e.g. "
+                   f"'0.8,1.0'; got '{text}'")
+
+
+async def remove_subtitles(settings: Settings, video: Path, console: Console, *,
+                           band: str | None = None, method: str = "telea", output: str = ""
+                           ) -> vision_pb2.RemoveSubtitlesResult:
+    """Run RemoveSubtitles on a local file with a progress bar (on `console`)."""
+    if method not in METHODS:
+        raise JobError(f"--method must be one of {', '.join(METHODS)}, got '{method}'")
+    request = vision_pb2.RemoveSubtitlesRequest(
+        video=stage(settings, video), output=common_pb2.OutputSpec(uri=output, overwrite=True),
+        method=METHODS[method])
+    if band:
+        request.region.CopyFrom(parse_band(band))
+    result: vision_pb2.RemoveSubtitlesResult = await run_with_progress(
+        settings, console, f"removing subtitles from {video.name}",
+        lambda mesh: mesh.vision.RemoveSubtitles(request, timeout=3600))
+    return result

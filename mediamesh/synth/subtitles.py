@@ -1,0 +1,101 @@
+"""Clips with burned-in subtitles at known times and boxes, and the same clip without
+them (the truth a remover is scored against): white text with a black outline, bottom
+centre, over moving shots (pans, textures, shapes, shake). Text is drawn with Pillow's own
+scalable font (no system font needed)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from mediamesh import media
+from mediamesh.synth.videos import shot_frames
+
+LINES = ("We will be right back after this", "Where did you put the keys?",
+         "The train leaves at seven", "Nobody told me about the meeting",
+         "Look at the sky tonight", "Thank you for watching", "It was raining all day",
+         "Can you hear the music now?", "Turn left at the old bridge", "See you tomorrow")
+KINDS = ("pan", "texture", "shapes", "shake")
+SHOT_SECONDS = 2.5
+
+
+@dataclass(frozen=True)
+class Cue:
+    start: float  # seconds, on a frame
+    end: float
+    text: str
+    box: tuple[float, float, float, float]  # x, y, width, height normalised (ink, outline incl.)
+
+
+@dataclass(frozen=True)
+class SubtitleTruth:
+    cues: tuple[Cue, ...]
+    frame_count: int
+    fps: float
+    width: int
+    height: int
+
+    def cue_at(self, index: int) -> Cue | None:
+        t = index / self.fps
+        return next((c for c in self.cues if c.start <= t + 1e-9 < c.end), None)
+
+
+def _cues(rng: np.random.Generator, seconds: float, fps: float) -> list[tuple[float, float, str]]:
+    out, t = [], float(rng.uniform(0.3, 0.8))
+    while t < seconds - 1.0:
+        length = float(rng.uniform(1.2, 2.4))
+        end = min(seconds - 0.2, t + length)
+        out.append((round(t * fps) / fps, round(end * fps) / fps,
+                    LINES[int(rng.integers(len(LINES)))]))
+        t = end + float(rng.uniform(0.4, 0.9))
+    return out
+
+
+def _draw(frame: np.ndarray, text: str, font: ImageFont.FreeTypeFont, stroke: int
+          ) -> tuple[int, int, int, int]:
+    """Draw `text` bottom centre in place; returns its (left, top, right, bottom) pixels."""
+    height, width = frame.shape[:2]
+    image = Image.fromarray(frame)
+    draw = ImageDraw.Draw(image)
+    left, top, right, bottom = draw.textbbox((0, 0), text, font=font, stroke_width=stroke)
+    x = (width - (right - left)) // 2 - left
+    y = round(height * 0.92) - bottom
+    draw.text((x, y), text, font=font, fill=(255, 255, 255), stroke_width=stroke,
+              stroke_fill=(0, 0, 0))
+    frame[:] = np.asarray(image)
+    return x + left, y + top, x + right, y + bottom
+
+
+def render(seed: int, *, width: int = 640, height: int = 360, fps: float = 25.0,
+           seconds: float = 8.0) -> tuple[np.ndarray, np.ndarray, SubtitleTruth]:
+    """(frames with subtitles, the same frames without, truth), uint8 (N, H, W, 3)."""
+    rng = np.random.default_rng(seed)
+    count = round(seconds * fps)
+    per_shot = round(SHOT_SECONDS * fps)
+    clean = np.concatenate([shot_frames(KINDS[int(rng.integers(len(KINDS)))], seed * 100 + i,
+                                        min(per_shot, count - i * per_shot), width, height)
+                            for i in range(-(-count // per_shot))])[:count]
+    font = ImageFont.load_default(size=max(10, round(height * 0.07)))
+    stroke = max(1, round(height / 180))
+    frames = clean.copy()
+    cues = []
+    for start, end, text in _cues(rng, count / fps, fps):
+        box = None
+        for i in range(round(start * fps), min(count, round(end * fps))):
+            box = _draw(frames[i], text, font, stroke)
+        if box is not None:
+            left, top, right, bottom = box
+            cues.append(Cue(start, end, text, (left / width, top / height,
+                                               (right - left) / width, (bottom - top) / height)))
+    return frames, clean, SubtitleTruth(tuple(cues), count, fps, width, height)
+
+
+def write_clip(path: Path, seed: int, **options: object) -> SubtitleTruth:
+    """Render (options as `render`) and encode the subtitled clip to H.264."""
+    frames, _, truth = render(seed, **options)  # type: ignore[arg-type]
+    with media.VideoWriter(path, truth.width, truth.height, truth.fps) as writer:
+        for frame in frames:
+            writer.write(frame)
+    return truth
