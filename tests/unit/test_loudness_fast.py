@@ -87,7 +87,9 @@ def test_full_band_gaps_add_the_full_band_filters_peaks(rate: int) -> None:
         gaps = L.gap_peaks(samples, rate, full_band=True)
         np.testing.assert_allclose(gaps, reference_gaps(samples, rate, full_band=True),
                                    rtol=1e-5, atol=1e-7)
-        assert np.all(gaps >= L.gap_peaks(samples, rate))
+        # the same meter columns, summed by BLAS in another order for a wider matrix: equal
+        # up to float32 rounding (2e-7 relative measured; the kernel depends on the CPU)
+        assert np.all(gaps >= L.gap_peaks(samples, rate) * (1 - 1e-6))
 
 
 def test_full_band_sees_what_the_meter_misses_near_nyquist() -> None:

@@ -130,7 +130,8 @@ def test_peak_envelope_covers_the_meters_points_on_both_sides_of_each_sample() -
         envelope = peak_envelope(samples, RATE)
         assert envelope.shape == (samples.shape[1],)
         for full_band in (False, True):  # gap i lies between samples i-1 and i
-            gaps = loudness.gap_peaks(samples, RATE, full_band)
+            # up to float32 rounding: BLAS sums the two filter matrices in different orders
+            gaps = loudness.gap_peaks(samples, RATE, full_band) * (1 - 1e-6)
             assert np.all(envelope >= gaps[:-1]) and np.all(envelope >= gaps[1:])
         assert np.all(envelope >= np.abs(samples).max(axis=0))
         assert 20 * np.log10(envelope.max()) >= loudness.true_peak(samples, RATE) - 1e-6
