@@ -18,6 +18,7 @@ Sections:
   portrait     bench/vision_portrait.py: person mattes on mediamesh.synth.portraits clips.
   reframe      bench/vision_reframe.py: faces kept in 9:16 crops of portrait clips.
   logos        bench/vision_logos.py: static logos found at their drawn boxes.
+  subtitles    bench/vision_subtitles.py: burned-in subtitles removed, against clean renders.
   keying       bench/vision_keying.py: green/blue screens with exact alpha, ours beside
                FFmpeg chromakey and colorkey (+despill), and the whole 720p job against
                the decode + encode ceiling.
@@ -243,6 +244,13 @@ def eval_blurs(count: int) -> dict[str, Any]:
     return eval_logos(count)
 
 
+def eval_subtitle_removal(count: int) -> dict[str, Any]:
+    """Burned-in subtitles removed, against the clean renders (bench/vision_subtitles.py)."""
+    from vision_subtitles import eval_subtitles
+
+    return eval_subtitles(count)
+
+
 def eval_keyings(count: int) -> dict[str, Any]:
     """Ours beside FFmpeg chromakey / colorkey + despill (bench/vision_keying.py)."""
     from vision_keying import eval_keying
@@ -255,7 +263,8 @@ SECTIONS: dict[str, Callable[[int], dict[str, Any]]] = {"shots": eval_shots,
                                                         "fingerprint": eval_fingerprints,
                                                         "portrait": eval_portraits,
                                                         "reframe": eval_reframes,
-                                                        "logos": eval_blurs}
+                                                        "logos": eval_blurs,
+                                                        "subtitles": eval_subtitle_removal}
 COLUMNS = ["method", "all_p", "all_r", "all_f1", "cut_p", "cut_r", "cut_f1", "gradual_p",
            "gradual_r", "gradual_f1", "type_acc", "fp_flash", "fp_motion", "fps"]
 

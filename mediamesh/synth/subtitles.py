@@ -17,7 +17,7 @@ LINES = ("We will be right back after this", "Where did you put the keys?",
          "The train leaves at seven", "Nobody told me about the meeting",
          "Look at the sky tonight", "Thank you for watching", "It was raining all day",
          "Can you hear the music now?", "Turn left at the old bridge", "See you tomorrow")
-KINDS = ("pan", "texture", "shapes", "shake")
+KINDS = ("pan", "texture", "shapes", "shake", "still")  # still: a photo, a locked-off camera
 SHOT_SECONDS = 2.5
 
 
@@ -40,6 +40,21 @@ class SubtitleTruth:
     def cue_at(self, index: int) -> Cue | None:
         t = index / self.fps
         return next((c for c in self.cues if c.start <= t + 1e-9 < c.end), None)
+
+
+def _shot(kind: str, seed: int, count: int, width: int, height: int) -> np.ndarray:
+    """One shot's frames: mediamesh.synth.videos content, or a still photo with sensor
+    noise (scikit-image's coffee or rocket, cover-cropped)."""
+    if kind != "still":
+        return shot_frames(kind, seed, count, width, height)
+    from skimage import data  # the test extra: scikit-image ships the photos
+
+    photo = (data.coffee() if seed % 2 else data.rocket())
+    image = np.asarray(Image.fromarray(photo).resize((width, height), Image.BILINEAR),
+                       np.float32)
+    rng = np.random.default_rng(seed)
+    noise = rng.normal(0.0, 1.5, (count, height, width, 1)).astype(np.float32)
+    return np.clip(image[None] + noise + 0.5, 0, 255).astype(np.uint8)
 
 
 def _cues(rng: np.random.Generator, seconds: float, fps: float) -> list[tuple[float, float, str]]:
@@ -74,8 +89,8 @@ def render(seed: int, *, width: int = 640, height: int = 360, fps: float = 25.0,
     rng = np.random.default_rng(seed)
     count = round(seconds * fps)
     per_shot = round(SHOT_SECONDS * fps)
-    clean = np.concatenate([shot_frames(KINDS[int(rng.integers(len(KINDS)))], seed * 100 + i,
-                                        min(per_shot, count - i * per_shot), width, height)
+    clean = np.concatenate([_shot(KINDS[int(rng.integers(len(KINDS)))], seed * 100 + i,
+                                  min(per_shot, count - i * per_shot), width, height)
                             for i in range(-(-count // per_shot))])[:count]
     font = ImageFont.load_default(size=max(10, round(height * 0.07)))
     stroke = max(1, round(height / 180))

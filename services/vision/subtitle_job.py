@@ -23,6 +23,7 @@ from services.vision.subtitle_removal import (
     Band,
     Method,
     clean_band,
+    line_height_limit,
     merge_spans,
     text_boxes,
     text_mask,
@@ -33,6 +34,7 @@ MODEL = "text_detection"
 SEARCH_AREA = NormBox(0.0, 0.6, 1.0, 0.4)  # where subtitles are looked for: bottom 40%
 SEARCH_SAMPLES = 24
 BAND_MARGIN = 0.02  # of the frame height, above and below the text found
+ROW_VOTES = 0.25  # a row is in the band when this share of the busiest row's samples have text
 CHUNK_FRAMES = 8
 SPAN_GAP_S = 0.2  # erased frames this close form one span
 
@@ -42,6 +44,7 @@ class SubtitleJob:
     source: Path
     band: NormBox | None  # None: found from samples
     method: Method
+    temporal: bool = True  # False: spatial fill only (the evaluation's comparison)
 
 
 @dataclass(frozen=True)
@@ -87,8 +90,8 @@ class SubtitleRemover:
         area = Band.of(SEARCH_AREA, width, height)
         fps = SEARCH_SAMPLES / info.duration if info.duration else None
         frames = media.iter_frames(source, fps=fps)
-        tops: list[float] = []
-        bottoms: list[float] = []
+        rows = np.zeros(100)  # per 1% of the search area's height: samples with text there
+        limit = line_height_limit(SEARCH_AREA.height)
         done = 0
 
         async def detect(chunk: list[media.VideoFrame]) -> np.ndarray:
@@ -96,17 +99,30 @@ class SubtitleRemover:
 
         async for chunk, probabilities in pipelined(frames, CHUNK_FRAMES, detect):
             for p in probabilities:
-                for _, top, _, bottom in text_boxes(p):
-                    tops.append(SEARCH_AREA.y + top * SEARCH_AREA.height)
-                    bottoms.append(SEARCH_AREA.y + bottom * SEARCH_AREA.height)
+                covered = np.zeros(100, bool)
+                for _, top, _, bottom in text_boxes(p, limit):
+                    covered[int(top * 100):max(int(top * 100) + 1, int(np.ceil(bottom * 100)))] \
+                        = True
+                rows += covered
             done += len(chunk)
             yield SubtitleProgress("finding the band", done, max(done, SEARCH_SAMPLES))
-        if not tops:
-            yield SEARCH_AREA
-            return
-        top = max(0.0, float(np.percentile(tops, 5)) - BAND_MARGIN)
-        bottom = min(1.0, float(np.percentile(bottoms, 95)) + BAND_MARGIN)
-        yield NormBox(0.0, top, 1.0, bottom - top)
+        yield self._band_of(rows)
+
+    @staticmethod
+    def _band_of(rows: np.ndarray) -> NormBox:
+        """The run of rows around the busiest one where text keeps coming back (sporadic
+        detections elsewhere do not widen it), plus a margin; the search area if none."""
+        if rows.max() < 2:  # text in fewer than two samples: no subtitles to speak of
+            return SEARCH_AREA
+        busy = rows >= ROW_VOTES * rows.max()
+        first = last = int(np.argmax(rows))
+        while first > 0 and busy[first - 1]:
+            first -= 1
+        while last < len(rows) and busy[last]:
+            last += 1
+        top = max(0.0, SEARCH_AREA.y + first / 100 * SEARCH_AREA.height - BAND_MARGIN)
+        bottom = min(1.0, SEARCH_AREA.y + last / 100 * SEARCH_AREA.height + BAND_MARGIN)
+        return NormBox(0.0, top, 1.0, bottom - top)
 
     async def run(self, job: SubtitleJob, info: media.MediaInfo, output: StoredOutput
                   ) -> AsyncIterator[SubtitleProgress | SubtitleOutcome]:
@@ -121,8 +137,9 @@ class SubtitleRemover:
         assert band_box is not None
         band = Band.of(band_box, width, height)
         band_h, band_w = band.bottom - band.top, band.right - band.left
-        plate = BackgroundPlate(band_h, band_w)
+        plate = BackgroundPlate(band_h, band_w, enabled=job.temporal)
         outline = max(2, round(height / 120))
+        limit = line_height_limit(band_box.height)
         erased: list[float] = []
 
         async def detect(chunk: list[media.VideoFrame]) -> np.ndarray:
@@ -131,7 +148,7 @@ class SubtitleRemover:
         def render(chunk: list[media.VideoFrame], probabilities: np.ndarray
                    ) -> list[np.ndarray]:
             for frame, p in zip(chunk, probabilities, strict=True):
-                mask = text_mask(p, band_w, band_h, outline)
+                mask = text_mask(p, band_w, band_h, outline, limit)
                 if mask.any():
                     erased.append(frame.time)
                 region = frame.rgb[band.top:band.bottom, band.left:band.right]

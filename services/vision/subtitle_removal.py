@@ -16,6 +16,7 @@ rest is inpainted spatially (OpenCV's Telea fast marching or Navier-Stokes), or 
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -30,9 +31,13 @@ BOX_SCORE = 0.5  # rapidocr's box_thresh: mean probability of a kept region
 UNCLIP = 1.6  # rapidocr's unclip_ratio
 ANALYSIS_HEIGHT = 64  # the band is detected at this height (text lines ~12-20 px)
 MAX_ANALYSIS_WIDTH = 640
-STATIC_DIFF = 6.0  # mean |band - plate| (8-bit) below which the camera holds still
+STATIC_DIFF = 3.0  # mean |ring - plate| (8-bit) below which the picture holds still
+RING_PX = 6  # the ring around the text compared with the plate
+COMMIT_DELAY = 3  # frames a pixel must stay clear of text before the plate learns it
 PLATE_SECONDS = 4.0  # a remembered pixel older than this is not trusted
 INPAINT_RADIUS = 3
+MAX_LINE_HEIGHT = 0.12  # of the frame height: a taller "line" is scenery the net misread
+MIN_LINE_ASPECT = 1.2  # width / height: a line of text is wider than tall (two CJK glyphs: 2)
 
 
 class Method(StrEnum):
@@ -68,9 +73,11 @@ class Band:
                        (self.bottom - self.top) / height)
 
 
-def text_boxes(probability: np.ndarray) -> list[tuple[float, float, float, float]]:
+def text_boxes(probability: np.ndarray, max_height: float = 1.0
+               ) -> list[tuple[float, float, float, float]]:
     """Text line boxes (left, top, right, bottom) in 0..1 of the probability map's extent,
-    unclipped as DB's post-processing does."""
+    unclipped as DB's post-processing does; regions taller than `max_height` (a fraction
+    of the map) or not wider than tall are dropped: textures the net mistakes for text."""
     h, w = probability.shape
     labels, _ = ndimage.label(probability > PIXEL_THRESHOLD)
     boxes = []
@@ -83,16 +90,24 @@ def text_boxes(probability: np.ndarray) -> list[tuple[float, float, float, float
         rows, cols = sl
         bw, bh = cols.stop - cols.start, rows.stop - rows.start
         grow = bw * bh * UNCLIP / (2 * (bw + bh))
+        if (bh + 2 * grow) / h > max_height or (bw + 2 * grow) < MIN_LINE_ASPECT * (bh + 2 * grow):
+            continue
         boxes.append((max(0.0, (cols.start - grow) / w), max(0.0, (rows.start - grow) / h),
                       min(1.0, (cols.stop + grow) / w), min(1.0, (rows.stop + grow) / h)))
     return boxes
 
 
-def text_mask(probability: np.ndarray, width: int, height: int, outline_px: int) -> np.ndarray:
-    """bool (height, width) over the band at source resolution: every text box, grown by
-    `outline_px` on each side."""
+def line_height_limit(band_height: float) -> float:
+    """MAX_LINE_HEIGHT as a fraction of a band `band_height` (fraction of the frame) tall."""
+    return min(1.0, MAX_LINE_HEIGHT / band_height)
+
+
+def text_mask(probability: np.ndarray, width: int, height: int, outline_px: int,
+              max_height: float = 1.0) -> np.ndarray:
+    """bool (height, width) over the band at source resolution: every text box (see
+    `text_boxes`), grown by `outline_px` on each side."""
     mask = np.zeros((height, width), bool)
-    for left, top, right, bottom in text_boxes(probability):
+    for left, top, right, bottom in text_boxes(probability, max_height):
         x0 = max(0, math.floor(left * width) - outline_px)
         y0 = max(0, math.floor(top * height) - outline_px)
         x1 = min(width, math.ceil(right * width) + outline_px)
@@ -104,18 +119,23 @@ def text_mask(probability: np.ndarray, width: int, height: int, outline_px: int)
 class BackgroundPlate:
     """Per pixel of the band, the last value seen uncovered and when: the temporal fill."""
 
-    def __init__(self, height: int, width: int) -> None:
+    def __init__(self, height: int, width: int, enabled: bool = True) -> None:
         self.values = np.zeros((height, width, 3), np.uint8)
         self.seen = np.full((height, width), -math.inf)
+        self.enabled = enabled
+        self.pending: deque[tuple[np.ndarray, np.ndarray, float]] = deque()
 
     def fill(self, band: np.ndarray, mask: np.ndarray, seconds: float) -> np.ndarray:
         """bool mask of the text pixels filled from the plate (in `band`, in place): only
-        when the camera holds still, and only from fresh pixels."""
-        fresh = self.seen >= seconds - PLATE_SECONDS
-        compare = fresh & ~mask
-        if not mask.any() or compare.sum() < 0.2 * mask.size:
+        when the picture right around the text matches the plate (the camera and the
+        scene there hold still), and only from fresh pixels."""
+        if not self.enabled or not mask.any():
             return np.zeros_like(mask)
-        diff = np.abs(band[compare].astype(np.int16) - self.values[compare]).mean()
+        fresh = self.seen >= seconds - PLATE_SECONDS
+        ring = ndimage.binary_dilation(mask, iterations=RING_PX) & ~mask & fresh
+        if ring.sum() < RING_PX * 8:
+            return np.zeros_like(mask)
+        diff = np.abs(band[ring].astype(np.int16) - self.values[ring]).mean()
         if diff >= STATIC_DIFF:
             return np.zeros_like(mask)
         filled = mask & fresh
@@ -123,9 +143,19 @@ class BackgroundPlate:
         return filled
 
     def remember(self, band: np.ndarray, mask: np.ndarray, seconds: float) -> None:
-        clear = ~mask
-        self.values[clear] = band[clear]
-        self.seen[clear] = seconds
+        """Learn this frame's uncovered pixels, COMMIT_DELAY frames late: a pixel is kept
+        only if the next frames do not find text on it either, so a line the detector
+        catches a frame late never enters the plate as "background"."""
+        self.pending.append((band.copy(), mask, seconds))
+        if len(self.pending) <= COMMIT_DELAY:
+            return
+        values, first, when = self.pending.popleft()
+        veto = first.copy()
+        for _, later, _ in self.pending:
+            veto |= later
+        clear = ~ndimage.binary_dilation(veto, iterations=RING_PX // 2) if veto.any() else ~veto
+        self.values[clear] = values[clear]
+        self.seen[clear] = when
 
 
 def inpaint(band: np.ndarray, mask: np.ndarray, method: Method) -> None:
