@@ -8,12 +8,15 @@ from __future__ import annotations
 import asyncio
 import uuid
 from dataclasses import dataclass
+from typing import TypeVar
 
 import grpc
-from google.protobuf import any_pb2, duration_pb2
+from google.protobuf import any_pb2, duration_pb2, message
 from google.rpc import error_details_pb2, status_pb2
 
 from mediamesh.errors import MeshError, StatusCode
+
+M = TypeVar("M", bound=message.Message)
 
 ERROR_DOMAIN = "mediamesh"
 _DETAILS_KEY = "grpc-status-details-bin"
@@ -89,28 +92,25 @@ def map_exception(exc: BaseException) -> MappedError:
     return MappedError(code, err.message, status)
 
 
+def _detail(rpc_error: grpc.RpcError, kind: type[M]) -> M | None:
+    """Client side: the first `kind` detail of the rich status a failed call carries."""
+    for key, value in rpc_error.trailing_metadata() or ():  # type: ignore[attr-defined]
+        if key == _DETAILS_KEY:
+            for detail in status_pb2.Status.FromString(value).details:
+                if detail.Is(kind.DESCRIPTOR):
+                    found = kind()
+                    detail.Unpack(found)
+                    return found
+    return None
+
+
 def error_info(rpc_error: grpc.RpcError) -> tuple[str | None, dict[str, str]]:
     """Client side: the ErrorInfo reason and metadata of a failed call, if the server sent them."""
-    trailers = rpc_error.trailing_metadata() or ()  # type: ignore[attr-defined]
-    for key, value in trailers:
-        if key == _DETAILS_KEY:
-            status = status_pb2.Status.FromString(value)
-            for detail in status.details:
-                if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
-                    info = error_details_pb2.ErrorInfo()
-                    detail.Unpack(info)
-                    return info.reason, dict(info.metadata)
-    return None, {}
+    info = _detail(rpc_error, error_details_pb2.ErrorInfo)
+    return (info.reason, dict(info.metadata)) if info is not None else (None, {})
 
 
 def bad_fields(rpc_error: grpc.RpcError) -> list[str]:
     """Client side: the request fields an INVALID_ARGUMENT names (BadRequest violations)."""
-    for key, value in rpc_error.trailing_metadata() or ():  # type: ignore[attr-defined]
-        if key == _DETAILS_KEY:
-            status = status_pb2.Status.FromString(value)
-            for detail in status.details:
-                if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
-                    bad = error_details_pb2.BadRequest()
-                    detail.Unpack(bad)
-                    return [v.field for v in bad.field_violations]
-    return []
+    bad = _detail(rpc_error, error_details_pb2.BadRequest)
+    return [v.field for v in bad.field_violations] if bad is not None else []
