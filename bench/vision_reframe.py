@@ -32,6 +32,7 @@ from mediamesh.storage import StoredOutput
 from mediamesh.synth import portraits
 from services.vision import reframe_job
 from services.vision.reframe_path import CameraMode, crop_at, crop_size, path_jerk
+from services.vision.shot_detection import shot_index
 
 RESULTS = Path(__file__).parent / "results"
 FIRST_SEED = 3000
@@ -134,8 +135,7 @@ def _crops(plans: list[reframe_job.ShotPlan], frames: int, fps: float
     out = []
     for i in range(frames):
         t = i / fps
-        plan = plans[max(0, int(np.searchsorted(starts, t + 1e-6, side="right")) - 1)]
-        box = crop_at(plan, t)
+        box = crop_at(plans[shot_index(starts, t)], t)
         out.append((box.x, box.y, box.width, box.height))
     return out
 

@@ -19,7 +19,6 @@ animated cover keeps clear of the same spans (`clean_span`).
 from __future__ import annotations
 
 import asyncio
-import bisect
 import itertools
 import math
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -49,8 +48,9 @@ from services.vision.shot_detection import (
     ShotOutcome,
     ShotProgress,
     TimedShot,
+    shot_index,
 )
-from services.vision.shots import ShotParams, Transition
+from services.vision.shots import Transition
 
 DEFAULT_TOP_K, MAX_TOP_K = 3, 20
 DEFAULT_ANIMATED_SECONDS, MAX_ANIMATED_SECONDS = 3.0, 10.0
@@ -203,11 +203,6 @@ def highlight_shots(shots: Sequence[TimedShot], shot_of: Sequence[int],
     return [span for i, span in enumerate(spans) if i in live] or spans
 
 
-def shot_index(starts: Sequence[float], time: float) -> int:
-    """The shot (by its start times, ascending) that shows `time`."""
-    return max(0, bisect.bisect_right(starts, time + 1e-6) - 1)
-
-
 class CoverSelector:
     """Runs one CoverJob against Triton; yields CoverProgress then one CoverOutcome."""
 
@@ -220,8 +215,7 @@ class CoverSelector:
                   ) -> AsyncIterator[CoverProgress | CoverOutcome]:
         fps = info.fps or 25.0
         shots: list[TimedShot] = []
-        shot_job = ShotJob(job.source, 0.0, None, ShotParams.from_sensitivity(0.0, True), False)
-        async for item in self.shot_detector.run(shot_job, info, None):
+        async for item in self.shot_detector.run(ShotJob.whole(job.source), info, None):
             if isinstance(item, ShotProgress):
                 yield CoverProgress("shots", item.done, item.total, SHOTS_SHARE * item.fraction)
             elif isinstance(item, ShotOutcome):

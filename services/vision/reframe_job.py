@@ -12,9 +12,8 @@ show neither. A request's own `signals` list is used as given, every signal comb
 from __future__ import annotations
 
 import asyncio
-import bisect
 import math
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -43,8 +42,7 @@ from services.vision.reframe_path import (
     plan_video,
 )
 from services.vision.regions import NormBox
-from services.vision.shot_detection import ShotDetector, ShotJob, ShotOutcome
-from services.vision.shots import ShotParams
+from services.vision.shot_detection import ShotDetector, ShotJob, ShotOutcome, shot_index
 from services.vision.video_output import OutputFormat, Rewrite, Span, no_inference, rewrite_video
 
 SAMPLE_FPS = 5.0
@@ -264,12 +262,6 @@ def render_crop(rgb: np.ndarray, crop: NormBox, out_w: int, out_h: int,
     return out
 
 
-def _plan_at(plans: list[ShotPlan], starts: list[float]) -> Callable[[float], ShotPlan]:
-    def find(t: float) -> ShotPlan:
-        return plans[max(0, bisect.bisect_right(starts, t + 1e-6) - 1)]
-    return find
-
-
 def _even(value: int) -> int:
     return max(2, value - value % 2)
 
@@ -297,9 +289,7 @@ class Reframer:
         out_w, out_h = (_even(options.size[0]), _even(options.size[1])) if options.size \
             else (crop_w, crop_h)
         bounds: list[tuple[float, float]] = []
-        async for item in self.shots.run(ShotJob(job.source, 0.0, None,
-                                                 ShotParams.from_sensitivity(0.0, True), False),
-                                         info, None):
+        async for item in self.shots.run(ShotJob.whole(job.source), info, None):
             if isinstance(item, ShotOutcome):
                 bounds = [(s.start, s.end) for s in item.shots]
             else:
@@ -319,11 +309,11 @@ class Reframer:
         shots = [(start, end, [s for s in samples if start <= s.time < end])
                  for start, end in bounds or [(0.0, info.duration)]]
         plans = await asyncio.to_thread(plan_video, shots, src_w, src_h, crop_w, crop_h, params)
-        plan_for = _plan_at(plans, [p.start for p in plans])
+        starts = [p.start for p in plans]
 
         def render(chunk: list[media.VideoFrame], _: None) -> list[np.ndarray]:
-            return [render_crop(f.rgb, crop_at(plan_for(f.time), f.time), out_w, out_h,
-                                options.allow_pad) for f in chunk]
+            return [render_crop(f.rgb, crop_at(plans[shot_index(starts, f.time)], f.time),
+                                out_w, out_h, options.allow_pad) for f in chunk]
 
         done = 0
         async for done, total in rewrite_video(

@@ -10,8 +10,9 @@ again at full size.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -44,6 +45,17 @@ class ShotJob:
     end: float | None
     params: ShotParams
     with_keyframes: bool
+
+    @classmethod
+    def whole(cls, source: Path) -> ShotJob:
+        """Every shot of the whole video, gradual transitions included, no keyframes: what
+        the jobs that work shot by shot (SelectCover, Reframe) start from."""
+        return cls(source, 0.0, None, ShotParams.from_sensitivity(0.0, True), False)
+
+
+def shot_index(starts: Sequence[float], time: float) -> int:
+    """The shot (by its start times, ascending) that shows `time`."""
+    return max(0, bisect.bisect_right(starts, time + 1e-6) - 1)
 
 
 @dataclass(frozen=True)
