@@ -102,10 +102,11 @@ class RegionBlurrer:
             times += [f.time for f in chunk]
             parts.append(features)
             yield BlurProgress("finding logos", len(times), max(wanted, len(times)))
-        empty = np.zeros((0, EDGE_HEIGHT, EDGE_WIDTH), np.float32)
-        yield EdgeSamples(np.array(times), np.concatenate([g for g, _ in parts])
-                          if parts else empty[..., None].repeat(2, -1),
-                          np.concatenate([y for _, y in parts]) if parts else empty, duration)
+        if not parts:  # no frame decoded: no evidence (the search finds nothing)
+            parts = [(np.zeros((0, EDGE_HEIGHT, EDGE_WIDTH, 2), np.float32),
+                      np.zeros((0, EDGE_HEIGHT, EDGE_WIDTH), np.float32))]
+        yield EdgeSamples(np.array(times), np.concatenate([g for g, _ in parts]),
+                          np.concatenate([y for _, y in parts]), duration)
 
     async def search_logos(self, source: Path, info: media.MediaInfo
                            ) -> AsyncIterator[BlurProgress | list[FoundLogo]]:

@@ -5,6 +5,7 @@ its text filled (services/vision/subtitle_removal.py), audio kept."""
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,6 +83,9 @@ class SubtitleRemover:
         out = await self.triton.infer(MODEL, {INPUT: pixels}, [OUTPUT])
         return out[OUTPUT][:, 0]
 
+    async def _detect(self, band: Band, chunk: list[media.VideoFrame]) -> np.ndarray:
+        return await self.probabilities([f.rgb for f in chunk], band)
+
     async def find_band(self, source: Path, info: media.MediaInfo
                         ) -> AsyncIterator[SubtitleProgress | NormBox]:
         """Progress over sampled frames, then the band the text lines occupy (the search
@@ -94,10 +98,8 @@ class SubtitleRemover:
         limit = line_height_limit(SEARCH_AREA.height)
         done = 0
 
-        async def detect(chunk: list[media.VideoFrame]) -> np.ndarray:
-            return await self.probabilities([f.rgb for f in chunk], area)
-
-        async for chunk, probabilities in pipelined(frames, CHUNK_FRAMES, detect):
+        async for chunk, probabilities in pipelined(frames, CHUNK_FRAMES,
+                                                    functools.partial(self._detect, area)):
             for p in probabilities:
                 covered = np.zeros(100, bool)
                 for _, top, _, bottom in text_boxes(p, limit):
@@ -142,9 +144,6 @@ class SubtitleRemover:
         limit = line_height_limit(band_box.height)
         erased: list[float] = []
 
-        async def detect(chunk: list[media.VideoFrame]) -> np.ndarray:
-            return await self.probabilities([f.rgb for f in chunk], band)
-
         def render(chunk: list[media.VideoFrame], probabilities: np.ndarray
                    ) -> list[np.ndarray]:
             for frame, p in zip(chunk, probabilities, strict=True):
@@ -159,7 +158,8 @@ class SubtitleRemover:
         done = 0
         async for done, total in rewrite_video(span, output.path,
                                                OutputFormat(width, height, info.has_audio),
-                                               Rewrite(detect, render, CHUNK_FRAMES), "video"):
+                                               Rewrite(functools.partial(self._detect, band),
+                                                       render, CHUNK_FRAMES), "video"):
             yield SubtitleProgress("removing", done, total)
         yield SubtitleOutcome(output, merge_spans(erased, 1 / span.fps, SPAN_GAP_S),
                               band.box(width, height), done)

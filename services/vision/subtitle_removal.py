@@ -145,8 +145,9 @@ class BackgroundPlate:
     def remember(self, band: np.ndarray, mask: np.ndarray, seconds: float) -> None:
         """Learn this frame's uncovered pixels, COMMIT_DELAY frames late: a pixel is kept
         only if the next frames do not find text on it either, so a line the detector
-        catches a frame late never enters the plate as "background"."""
-        self.pending.append((band.copy(), mask, seconds))
+        catches a frame late never enters the plate as "background". The plate keeps `band`
+        itself: pass a copy the caller will not change."""
+        self.pending.append((band, mask, seconds))
         if len(self.pending) <= COMMIT_DELAY:
             return
         values, first, when = self.pending.popleft()

@@ -70,7 +70,7 @@ async def no_inference(chunk: list[media.VideoFrame]) -> None:
     return None
 
 
-async def finish_video(writer: media.VideoWriter, source: Path, start: float, end: float,
+async def _finish_video(writer: media.VideoWriter, source: Path, start: float, end: float,
                        frames: int, keep_audio: bool) -> None:
     """Close `writer` after `frames` frames of [start, end) seconds of `source`; its audio
     goes along when `keep_audio`. No frames is INVALID_ARGUMENT on the request's range."""
@@ -106,7 +106,7 @@ async def rewrite_video(span: Span, output: Path, fmt: OutputFormat, rewrite: Re
             if time.monotonic() - last_report >= PROGRESS_EVERY_S:
                 last_report = time.monotonic()
                 yield done, max(span.expected_frames, done)
-        await finish_video(writer, span.source, span.start, span.end, done, fmt.keep_audio)
+        await _finish_video(writer, span.source, span.start, span.end, done, fmt.keep_audio)
     except BaseException:
         writer.close()
         output.unlink(missing_ok=True)  # never leave half a file behind
