@@ -22,10 +22,10 @@ from scipy import ndimage
 from mediamesh import media
 from mediamesh.client import MeshClient
 from mediamesh.config import Settings
-from mediamesh.grpc_errors import bad_fields, error_info
+from mediamesh.grpc_errors import error_info
 from mediamesh.synth import portraits, videos
 from mediamesh.v1 import common_pb2, vision_pb2
-from tests.integration.streams import collect
+from tests.integration.streams import assert_invalid_argument, collect
 from tests.integration.test_mesh_health import cli
 
 W, H, FPS = 384, 216, 25.0
@@ -257,11 +257,7 @@ async def test_bad_input_is_invalid_argument_naming_the_field(
         field: str, text: str) -> None:
     media.write_image(media_root / "tests" / "cover" / "still.png", np.zeros((90, 160, 3),
                                                                              np.uint8))
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await select(client, **fields)
-    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT, caught.value.details()
-    assert text in caught.value.details()
-    assert bad_fields(caught.value) == [field]
+    await assert_invalid_argument(select(client, **fields), field, text)
 
 
 def test_cli_prints_the_candidates_and_the_summary(mesh: Settings, clip: Path) -> None:

@@ -5,17 +5,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import grpc
 import numpy as np
 import pytest
 
 from mediamesh import media
 from mediamesh.client import MeshClient
 from mediamesh.config import Settings
-from mediamesh.grpc_errors import bad_fields
 from mediamesh.synth import portraits
 from mediamesh.v1 import common_pb2, vision_pb2
-from tests.integration.streams import collect
+from tests.integration.streams import assert_invalid_argument, collect
 from tests.integration.test_mesh_health import cli
 
 W, H, FPS = 640, 360, 25.0
@@ -162,11 +160,7 @@ async def test_bad_input_is_invalid_argument_naming_the_field(
         request_: vision_pb2.ReframeRequest, field: str, text: str) -> None:
     media.write_image(media_root / "tests" / "reframe_still.png", np.zeros((90, 160, 3),
                                                                              np.uint8))
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await run(client, request_)
-    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT, caught.value.details()
-    assert text in caught.value.details()
-    assert bad_fields(caught.value) == [field]
+    await assert_invalid_argument(run(client, request_), field, text)
 
 
 def test_cli_reframes_and_prints_the_camera_per_shot(mesh: Settings,
