@@ -63,10 +63,10 @@ def write_clip(path: Path, seconds: float) -> None:
 
 @pytest.fixture(scope="module")
 def clips(media_root: Path) -> list[str]:
-    for name, seconds in (("short", 1.0), ("long", 8.0)):
+    for name, seconds in (("short", 1.0), ("long", 8.0), ("longer", 30.0)):
         write_clip(media_root / "wfin" / f"{name}.mp4", seconds)
     (media_root / "wfin" / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\x01" * 300)
-    return ["wfin/short.mp4", "wfin/long.mp4", "wfin/broken.mp4"]
+    return ["wfin/short.mp4", "wfin/long.mp4", "wfin/broken.mp4", "wfin/longer.mp4"]
 
 
 def struct(values: dict[str, Any]) -> struct_pb2.Struct:
@@ -158,21 +158,30 @@ async def test_a_failing_step_fails_the_run_with_the_services_error(client: Mesh
 
 async def test_cancel_stops_the_run_and_its_calls(client: MeshClient, clips: list[str],
                                                   media_root: Path) -> None:
+    # the 30 s clip keys for several seconds even on an idle machine, so the cancel reaches
+    # the service while the job is still writing: no race with a job that simply finishes
+    output = media_root / "cancel" / "x.mp4"
     run_id = await submit(client, FAN.replace('uri: "wf/${index}.mp4"', 'uri: "cancel/x.mp4"'),
-                          {"clips": [clips[1]]})
+                          {"clips": [clips[3]]})
     stream = client.workflow.WatchRun(workflow_pb2.WatchRunRequest(run_id=run_id,
                                                                    from_start=True), timeout=120)
     async for event in stream:
-        if event.type == "step.progress":  # the 8 s clip is being keyed right now
-            break
+        data = json_format.MessageToDict(event.data)
+        if event.type == "step.progress" and data.get("item_fraction", 1.0) < 0.5:
+            break  # the service's own progress: the clip is being keyed right now
     run = await client.workflow.CancelRun(workflow_pb2.CancelRunRequest(run_id=run_id,
                                                                         reason="test"))
     assert run.state == workflow_pb2.RUN_STATE_CANCELLED
     rest = [e.type async for e in stream]
     assert rest[-1] == "cancelled"
-    await asyncio.sleep(5.0)  # longer than the whole job would take (about 2 s here)
-    # the in-flight KeyGreenScreen call was cancelled: the job removed its partial output
-    assert not (media_root / "cancel" / "x.mp4").exists()
+    # the in-flight KeyGreenScreen call was cancelled: the job stops and removes its partial
+    # output; a job that ignored the cancel would still be writing it, then leave it complete
+    deadline = time.monotonic() + 10.0
+    while output.exists() and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+    assert not output.exists()
+    await asyncio.sleep(1.0)
+    assert not output.exists()  # and nothing writes it again
     again = await client.workflow.CancelRun(workflow_pb2.CancelRunRequest(run_id=run_id))
     assert again.state == workflow_pb2.RUN_STATE_CANCELLED
 
