@@ -3,7 +3,7 @@
 Starts its own embedded mesh on free ports (or uses a running one with --state-dir), then
 measures in interleaved rounds, so machine noise hits every path alike:
   grpc_floor      grpc.health Check on the vision service (one gRPC hop, no Triton)
-  triton_direct   green_keyer on an 8x8 frame, tritonclient -> Triton
+  triton_direct   green_keyer on an 8x8 frame (4x4 chroma), tritonclient -> Triton
   via_service     the same call, client -> vision DiagnosticsService.ProbeModel -> Triton
 Also reported, from inside the service (ProbeModel's own timings): triton_from_service (the
 same Triton call, made by the service) and service_handler (the whole handler). So the
@@ -41,9 +41,9 @@ MODEL = "green_keyer"
 
 
 def tiny_inputs() -> dict[str, np.ndarray]:
-    image = np.random.default_rng(0).integers(0, 256, (1, 8, 8, 3), dtype=np.uint8)
-    params = np.array([[0, 1, 0, 20, 100, 0.8]], dtype=np.float32)
-    return {"image": image, "params": params}
+    chroma = np.random.default_rng(0).integers(0, 256, (1, 2, 4, 4), dtype=np.uint8)
+    params = np.array([[-30, -50, 6, 46, 0.8]], dtype=np.float32)
+    return {"chroma": chroma, "params": params}
 
 
 async def measure(settings: Settings, rounds: int, per_round: int) -> dict[str, list[float]]:

@@ -10,16 +10,17 @@ from mediamesh import media
 from mediamesh.media_inputs import decode_chunk
 
 R = TypeVar("R")
+F = TypeVar("F", media.VideoFrame, media.YuvFrame)
 
 
-async def pipelined(frames: Iterator[media.VideoFrame], chunk_frames: int,
-                    infer: Callable[[list[media.VideoFrame]], Awaitable[R]],
+async def pipelined(frames: Iterator[F], chunk_frames: int,
+                    infer: Callable[[list[F]], Awaitable[R]],
                     field_name: str = "video"
-                    ) -> AsyncIterator[tuple[list[media.VideoFrame], R]]:
+                    ) -> AsyncIterator[tuple[list[F], R]]:
     """(chunk, infer(chunk)) in order, the next chunk decoding while one is inferred. A
     stream that breaks mid-way is INVALID_ARGUMENT naming `field_name`; an inference left
     running when the consumer stops is cancelled."""
-    pending: tuple[list[media.VideoFrame], asyncio.Task[R]] | None = None
+    pending: tuple[list[F], asyncio.Task[R]] | None = None
     try:
         chunk = await decode_chunk(frames, chunk_frames, field_name)
         while chunk or pending:

@@ -6,11 +6,14 @@ import asyncio
 import itertools
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
 from mediamesh import media
 from mediamesh.errors import InvalidArgument, MediaTooLong, MediaUndecodable, MediaUnusable
+
+F = TypeVar("F", media.VideoFrame, media.YuvFrame)
 
 
 async def probe_picture(path: Path, field_name: str) -> media.MediaInfo:
@@ -83,8 +86,7 @@ def check_video(info: media.MediaInfo, start: float, end: float | None, max_seco
                            field_name=field_name)
 
 
-async def decode_chunk(frames: Iterator[media.VideoFrame], size: int,
-                       field_name: str = "video") -> list[media.VideoFrame]:
+async def decode_chunk(frames: Iterator[F], size: int, field_name: str = "video") -> list[F]:
     """The next `size` frames (fewer at the end), decoded in a worker thread; a stream that
     breaks mid-way is INVALID_ARGUMENT naming the input."""
     try:

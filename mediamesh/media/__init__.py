@@ -21,7 +21,15 @@ from mediamesh.media.errors import (
 )
 from mediamesh.media.image import encode_image, read_image, write_image
 from mediamesh.media.probe import MediaInfo, check_limits, probe
-from mediamesh.media.video import VideoFrame, VideoWriter, iter_frames, read_frame_at
+from mediamesh.media.planes import YuvPlanes
+from mediamesh.media.video import (
+    VideoFrame,
+    VideoWriter,
+    YuvFrame,
+    iter_frames,
+    iter_yuv_frames,
+    read_frame_at,
+)
 
 __all__ = [
     "MediaDecodeError",
@@ -33,10 +41,13 @@ __all__ = [
     "OutputPath",
     "VideoFrame",
     "VideoWriter",
+    "YuvFrame",
+    "YuvPlanes",
     "check_limits",
     "decode_audio",
     "encode_image",
     "iter_frames",
+    "iter_yuv_frames",
     "probe",
     "read_frame_at",
     "read_image",

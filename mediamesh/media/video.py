@@ -6,10 +6,10 @@ seconds from the stream's first timestamp; frame rates are frames per second.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Self
+from typing import Self, TypeVar
 
 import av
 import numpy as np
@@ -50,8 +50,10 @@ from mediamesh.media._source import (
     stream_origin,
 )
 from mediamesh.media.errors import MediaDecodeError, MediaEncodeError
+from mediamesh.media.planes import PIXEL_FORMAT, YuvPlanes
 
-__all__ = ["VideoFrame", "VideoWriter", "iter_frames", "read_frame_at"]
+__all__ = ["VideoFrame", "VideoWriter", "YuvFrame", "iter_frames", "iter_yuv_frames",
+           "read_frame_at"]
 
 _EPS = 1e-6  # seconds; absorbs float rounding of rational timestamps
 
@@ -68,6 +70,16 @@ class VideoFrame:
     index: int
     time: float
     rgb: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class YuvFrame:
+    """One decoded frame as 4:2:0 planes (see iter_yuv_frames); ``index`` and ``time`` as
+    in VideoFrame."""
+
+    index: int
+    time: float
+    planes: YuvPlanes
 
 
 def iter_frames(
@@ -90,7 +102,29 @@ def iter_frames(
         raise ValueError(f"fps must be positive, got {fps}")
     if size is not None and min(size) <= 0:
         raise ValueError(f"size must be positive (width, height) pixels, got {size}")
-    return _iter_frames(source, start, end, 1.0 / fps if fps else None, size)
+    def convert(index: int, time: float, frame: av.VideoFrame,
+                reformatter: VideoReformatter) -> VideoFrame:
+        return VideoFrame(index, time, frame_rgb(frame, size, reformatter))
+
+    return _iter_frames(source, start, end, 1.0 / fps if fps else None, convert)
+
+
+def iter_yuv_frames(
+    source: MediaSource, start: float = 0.0, end: float | None = None
+) -> Iterator[YuvFrame]:
+    """Like iter_frames (every frame, no resizing), as yuv420p planes: copied straight
+    from the decoder when the video is yuv420p (most H.264 is), else converted."""
+    if start < 0 or (end is not None and end < start):
+        raise ValueError(f"need 0 <= start <= end (seconds), got start={start}, end={end}")
+
+    def convert(index: int, time: float, frame: av.VideoFrame,
+                reformatter: VideoReformatter) -> YuvFrame:
+        return YuvFrame(index, time, YuvPlanes.from_frame(frame, reformatter))
+
+    return _iter_frames(source, start, end, None, convert)
+
+
+F = TypeVar("F", VideoFrame, YuvFrame)
 
 
 def _iter_frames(
@@ -98,8 +132,8 @@ def _iter_frames(
     start: float,
     end: float | None,
     step: float | None,
-    size: tuple[int, int] | None,
-) -> Iterator[VideoFrame]:
+    convert: Callable[[int, float, av.VideoFrame, VideoReformatter], F],
+) -> Iterator[F]:
     """The generator behind iter_frames (split so bad arguments raise at call time).
 
     ``step`` is the subsampling interval in seconds (None keeps every frame).
@@ -117,7 +151,7 @@ def _iter_frames(
                     continue
                 while next_tick <= time + _EPS:
                     next_tick += step
-            yield VideoFrame(_frame_index(stream, time), time, frame_rgb(frame, size, reformatter))
+            yield convert(_frame_index(stream, time), time, frame, reformatter)
 
 
 def read_frame_at(source: MediaSource, time: float) -> VideoFrame:
@@ -259,6 +293,22 @@ class VideoWriter:
             raise ValueError(f"frame is {got}, but the writer expects {want}")
         rgb = _pad_to(with_channels(rgb, self._channels), self.encoded_size)
         frame = image_frame(rgb)
+        frame.pts = self.frames_written
+        with encode_errors(path_name(self.path)):
+            encode(self._container, self._video, frame)
+        self.frames_written += 1
+
+    def write_planes(self, planes: YuvPlanes) -> None:
+        """Append one frame given as 4:2:0 planes of the writer's size: encoded as they are
+        when the stream is yuv420p (no RGB round trip), else through RGB."""
+        self._check_open()
+        if (planes.width, planes.height) != (self.width, self.height):
+            got, want = f"{planes.width}x{planes.height}", f"{self.width}x{self.height}"
+            raise ValueError(f"frame is {got}, but the writer expects {want}")
+        if self._video.pix_fmt != PIXEL_FORMAT:
+            self.write(planes.to_rgb())
+            return
+        frame = planes.to_frame(*self.encoded_size)
         frame.pts = self.frames_written
         with encode_errors(path_name(self.path)):
             encode(self._container, self._video, frame)

@@ -1,21 +1,30 @@
 """Green/blue-screen keyer as an ONNX graph (no weights: the graph is the algorithm).
 
-A colour-difference keyer: for a key channel k (green or blue) the difference
-d = k - max(other channels) is large on the screen and small on the subject, so
-alpha = 1 - clamp((d - low) / (high - low), 0, 1). Spill suppression pulls the key channel
-of the foreground down by `spill * max(d, 0)`. Measured here at 49 fps on 720p in numpy
-with alpha MAE 0.0011 against ground truth (see shared/research/vision.md).
+It keys the chroma planes of 4:2:0 video, the form H.264 decodes to, so no frame is ever
+converted to RGB and only half the picture's bytes travel to Triton. For chroma offsets
+c = (U - 128, V - 128) and the screen's unit chroma direction k:
+
+  p = c . k                       how much of the screen's colour a pixel carries
+  q = |c x k|                     how far its hue is off the screen's
+  d = p - HUE_WEIGHT * q          the key signal: high on the screen, low on the subject,
+                                  and linear in alpha where the two mix
+  alpha = 1 - clamp((up(d) - low) / (high - low), 0, 1)
+
+`up` is a bilinear 2x upsampling to the luma grid (chroma samples centred, as swscale
+writes them). Thresholding the upsampled signal rather than upsampling the thresholded
+alpha keeps the edge as sharp as the ramp makes it, below the chroma resolution's own
+blur. Spill suppression removes the key direction from the foreground's chroma:
+c' = c - spill * max(p, 0) * k. The service picks k, low and high from the screen
+(services.vision.keying.ScreenEstimate). Measured in shared/research and bench: alpha MAE
+below FFmpeg chromakey's on the same decoded frames.
 
 Tensors (batched, so Triton's dynamic batcher can join frames):
-  image          UINT8 [N, H, W, 3]   RGB frames
-  params         FP32  [N, 6]         key one-hot (r, g, b), low, high, spill (0..1);
-                                      the key must be one-hot (exactly one 1)
-  alpha          UINT8 [N, H, W, 1]   255 = opaque subject
-  despilled_key  UINT8 [N, H, W, 1]   the key channel after spill suppression
-
-Only the key channel changes under spill suppression, so the model returns that one plane
-and `apply_despill` puts it back into the frame: a third of the bytes over the wire and
-no 3-channel float passes in the graph (which is memory-bound).
+  chroma            UINT8 [N, 2, h, w]    U and V planes (h, w = half the luma size)
+  params            FP32  [N, 5]          key chroma offset (u, v), low, high, spill (0..1)
+  alpha             UINT8 [N, 1, 2h, 2w]  255 = opaque subject, on the luma grid
+  alpha_chroma      UINT8 [N, 1, h, w]    the same alpha averaged over each 2x2 block: the
+                                          weight for compositing the chroma planes
+  despilled_chroma  UINT8 [N, 2, h, w]    U and V after spill suppression
 """
 from __future__ import annotations
 
@@ -24,40 +33,66 @@ import onnx
 from onnx import TensorProto, helper
 
 OPSET = 17
-#: Large enough that the key channel never wins the "max of the others" reduction.
-_EXCLUDE = 1024.0
+#: Weight of the hue error q against the projection p: a yellow or cyan subject shares
+#: some of a green screen's direction but sits well off its hue (bench/vision_keying.py
+#: tuned it on its tuning seed).
+HUE_WEIGHT = 0.25
+PARAM_COLUMNS = 5
 
 
-def key_params(key_rgb: tuple[float, float, float], low: float, high: float,
+def key_params(key_uv: tuple[float, float], low: float, high: float,
                spill: float) -> np.ndarray:
-    """The `params` row for one frame; `key_rgb` is the one-hot key channel."""
+    """The `params` row for one frame; `key_uv` is the screen's chroma offset from grey."""
     if high <= low:
         raise ValueError(f"threshold_high ({high}) must be above threshold_low ({low})")
-    return np.array([*key_rgb, low, high, spill], dtype=np.float32)
+    if np.hypot(*key_uv) == 0:
+        raise ValueError("the key colour must have chroma (a grey screen cannot be keyed)")
+    return np.array([*key_uv, low, high, spill], dtype=np.float32)
 
 
-def apply_despill(image: np.ndarray, despilled_key: np.ndarray, key_channel: int) -> np.ndarray:
-    """The de-spilled foreground: `image` (H,W,3) with channel `key_channel` replaced."""
-    foreground = image.copy()
-    foreground[..., key_channel] = despilled_key[..., 0]
-    return foreground
+def key_signal(chroma: np.ndarray, key_uv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(d, p) for chroma planes (..., 2, h, w) uint8 and a key offset (..., 2)."""
+    c = chroma.astype(np.float32) - np.float32(128.0)
+    k = key_uv.astype(np.float32)
+    k = k / np.sqrt((k * k).sum(-1, keepdims=True))
+    ku, kv = k[..., 0, None, None], k[..., 1, None, None]
+    cu, cv = c[..., 0, :, :], c[..., 1, :, :]
+    p = cu * ku + cv * kv
+    q = np.abs(cv * ku - cu * kv)
+    return p - np.float32(HUE_WEIGHT) * q, p
 
 
-def key_reference(image: np.ndarray, params: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The numpy definition of the keyer: alpha [N,H,W,1] and foreground [N,H,W,3].
+def upsample2(plane: np.ndarray) -> np.ndarray:
+    """Bilinear 2x upsampling of (..., h, w) with centred samples and clamped edges: what
+    ONNX Resize does in linear / half_pixel mode."""
+    def along(x: np.ndarray, axis: int) -> np.ndarray:
+        n = x.shape[axis]
+        before = np.take(x, np.maximum(np.arange(n) - 1, 0), axis=axis)
+        after = np.take(x, np.minimum(np.arange(n) + 1, n - 1), axis=axis)
+        even = np.float32(0.75) * x + np.float32(0.25) * before
+        odd = np.float32(0.75) * x + np.float32(0.25) * after
+        out = np.stack([even, odd], axis=axis + 1)
+        shape = list(x.shape)
+        shape[axis] *= 2
+        return out.reshape(shape)
+    return along(along(plane, plane.ndim - 2), plane.ndim - 1)
 
-    The graph returns the foreground's key channel only; `apply_despill` rebuilds the rest.
-    """
-    x = image.astype(np.float32)
-    kw = params[:, None, None, 0:3]
-    low, high, spill = (params[:, None, None, i:i + 1] for i in (3, 4, 5))
-    key = (x * kw).sum(-1, keepdims=True)
-    other = (x - kw * _EXCLUDE).max(-1, keepdims=True)
-    diff = key - other
-    alpha = 1.0 - np.clip((diff - low) / (high - low), 0.0, 1.0)
-    foreground = x - kw * np.maximum(diff, 0.0) * spill
-    return (np.round(alpha * 255.0).astype(np.uint8),
-            np.round(np.clip(foreground, 0.0, 255.0)).astype(np.uint8))
+
+def key_reference(chroma: np.ndarray, params: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The numpy definition of the graph: alpha, alpha_chroma, despilled_chroma."""
+    d, p = key_signal(chroma, params[:, 0:2])
+    low, high, spill = (params[:, i, None, None] for i in (2, 3, 4))
+    ramp = np.clip((upsample2(d) - low) / (high - low), 0.0, 1.0)
+    alpha = np.float32(1.0) - ramp
+    n, h, w = d.shape
+    block = alpha.reshape(n, h, 2, w, 2).mean(axis=(2, 4), dtype=np.float32)
+    k = params[:, 0:2] / np.sqrt((params[:, 0:2] ** 2).sum(-1, keepdims=True))
+    c = chroma.astype(np.float32) - np.float32(128.0)
+    despilled = c - (spill * np.maximum(p, 0.0))[:, None] * k[:, :, None, None]
+    as_u8 = lambda x: np.round(np.clip(x, 0.0, 255.0)).astype(np.uint8)  # noqa: E731
+    return (as_u8(alpha * 255.0)[:, None], as_u8(block * 255.0)[:, None],
+            as_u8(despilled + 128.0))
 
 
 def _const(name: str, values: list[float] | list[int], dtype: int) -> onnx.NodeProto:
@@ -65,81 +100,86 @@ def _const(name: str, values: list[float] | list[int], dtype: int) -> onnx.NodeP
         name + "_value", dtype, [len(values)], values))
 
 
-def _per_item(name: str, start: int, end: int, shape: str) -> list[onnx.NodeProto]:
-    """Slice columns [start, end) of `params` and reshape them to broadcast per frame."""
+def _scalar(name: str, value: float) -> onnx.NodeProto:
+    return helper.make_node("Constant", [], [name], value=helper.make_tensor(
+        name + "_value", TensorProto.FLOAT, [], [value]))
+
+
+def _column(name: str, start: int, end: int) -> list[onnx.NodeProto]:
+    """params[:, start:end] reshaped to (N, end - start, 1, 1) to broadcast over planes."""
     return [
         _const(f"{name}_start", [start], TensorProto.INT64),
         _const(f"{name}_end", [end], TensorProto.INT64),
-        _const(f"{name}_axis", [1], TensorProto.INT64),
-        helper.make_node("Slice", ["params", f"{name}_start", f"{name}_end", f"{name}_axis"],
+        helper.make_node("Slice", ["params", f"{name}_start", f"{name}_end", "axis1"],
                          [f"{name}_flat"]),
-        helper.make_node("Reshape", [f"{name}_flat", shape], [name]),
+        helper.make_node("Unsqueeze", [f"{name}_flat", "axes23"], [name]),
     ]
 
 
 def build_graph() -> onnx.ModelProto:
-    """The keyer graph; identical maths to `key_reference`.
-
-    Works on single-channel planes (Split) rather than masked 3-channel reductions: the
-    graph is memory-bound, so every full-frame float pass saved is speed.
-    """
+    """The keyer graph; the same maths as `key_reference`."""
     f = TensorProto.FLOAT
     nodes = [
-        _const("shape_n111", [-1, 1, 1, 1], TensorProto.INT64),
-        _const("shape_n113", [-1, 1, 1, 3], TensorProto.INT64),
-        _const("one", [1.0], f),
-        _const("u8max", [255.0], f),
-        # Clip takes rank-0 bounds, and its kernel is far faster than Max/Min broadcasting
-        helper.make_node("Constant", [], ["zero_s"], value=helper.make_tensor("z", f, [], [0.0])),
-        helper.make_node("Constant", [], ["one_s"], value=helper.make_tensor("o", f, [], [1.0])),
-        helper.make_node("Constant", [], ["u8max_s"],
-                         value=helper.make_tensor("m", f, [], [255.0])),
-        helper.make_node("Cast", ["image"], ["x"], to=f),
-        helper.make_node("Split", ["x"], ["r", "g", "b"], axis=-1),
-        *_per_item("kw", 0, 3, "shape_n113"),
-        *_per_item("kr", 0, 1, "shape_n111"),
-        *_per_item("kg", 1, 2, "shape_n111"),
-        *_per_item("kb", 2, 3, "shape_n111"),
-        *_per_item("low", 3, 4, "shape_n111"),
-        *_per_item("high", 4, 5, "shape_n111"),
-        *_per_item("spill", 5, 6, "shape_n111"),
-    ]
-    # d_c = c - max(other two) for each possible key channel c; the one-hot picks one
-    for channel, others in (("r", ("g", "b")), ("g", ("r", "b")), ("b", ("r", "g"))):
-        nodes += [
-            helper.make_node("Max", list(others), [f"not_{channel}"]),
-            helper.make_node("Sub", [channel, f"not_{channel}"], [f"d_{channel}"]),
-            helper.make_node("Mul", [f"d_{channel}", f"k{channel}"], [f"wd_{channel}"]),
-        ]
-    nodes += [
-        helper.make_node("Sum", ["wd_r", "wd_g", "wd_b"], ["diff"]),
-        helper.make_node("Sub", ["diff", "low"], ["over_low"]),
+        _const("axis1", [1], TensorProto.INT64),
+        _const("axes23", [2, 3], TensorProto.INT64),
+        _const("scales", [1.0, 1.0, 2.0, 2.0], f),
+        _scalar("zero", 0.0), _scalar("one", 1.0), _scalar("u8max", 255.0),
+        _scalar("grey", 128.0), _scalar("hue_weight", HUE_WEIGHT),
+        helper.make_node("Cast", ["chroma"], ["chroma_f"], to=f),
+        helper.make_node("Sub", ["chroma_f", "grey"], ["c"]),
+        helper.make_node("Split", ["c"], ["cu", "cv"], axis=1),
+        *_column("key", 0, 2), *_column("low", 2, 3), *_column("high", 3, 4),
+        *_column("spill", 4, 5),
+        # the unit key direction k = key / |key|, (N, 2, 1, 1)
+        helper.make_node("Mul", ["key", "key"], ["key_sq"]),
+        helper.make_node("ReduceSum", ["key_sq", "axis1"], ["key_norm_sq"], keepdims=1),
+        helper.make_node("Sqrt", ["key_norm_sq"], ["key_norm"]),
+        helper.make_node("Div", ["key", "key_norm"], ["k"]),
+        helper.make_node("Split", ["k"], ["ku", "kv"], axis=1),
+        # p = c . k, q = |c x k|, d = p - w q on the chroma grid
+        helper.make_node("Mul", ["cu", "ku"], ["cu_ku"]),
+        helper.make_node("Mul", ["cv", "kv"], ["cv_kv"]),
+        helper.make_node("Add", ["cu_ku", "cv_kv"], ["p"]),
+        helper.make_node("Mul", ["cv", "ku"], ["cv_ku"]),
+        helper.make_node("Mul", ["cu", "kv"], ["cu_kv"]),
+        helper.make_node("Sub", ["cv_ku", "cu_kv"], ["cross"]),
+        helper.make_node("Abs", ["cross"], ["q"]),
+        helper.make_node("Mul", ["q", "hue_weight"], ["q_weighted"]),
+        helper.make_node("Sub", ["p", "q_weighted"], ["d"]),
+        # threshold on the luma grid
+        helper.make_node("Resize", ["d", "", "scales"], ["d_up"], mode="linear",
+                         coordinate_transformation_mode="half_pixel"),
+        helper.make_node("Sub", ["d_up", "low"], ["over_low"]),
         helper.make_node("Sub", ["high", "low"], ["span"]),
         helper.make_node("Div", ["over_low", "span"], ["ramp"]),
-        helper.make_node("Clip", ["ramp", "zero_s", "one_s"], ["ramp_clamped"]),
+        helper.make_node("Clip", ["ramp", "zero", "one"], ["ramp_clamped"]),
         helper.make_node("Sub", ["one", "ramp_clamped"], ["alpha_f"]),
         helper.make_node("Mul", ["alpha_f", "u8max"], ["alpha_255"]),
         helper.make_node("Round", ["alpha_255"], ["alpha_round"]),
         helper.make_node("Cast", ["alpha_round"], ["alpha"], to=TensorProto.UINT8),
-        # spill: only the key channel changes; return that one plane
-        helper.make_node("Relu", ["diff"], ["excess"]),
+        helper.make_node("AveragePool", ["alpha_255"], ["block_255"], kernel_shape=[2, 2],
+                         strides=[2, 2]),
+        helper.make_node("Round", ["block_255"], ["block_round"]),
+        helper.make_node("Cast", ["block_round"], ["alpha_chroma"], to=TensorProto.UINT8),
+        # spill: c' = c - spill * max(p, 0) * k
+        helper.make_node("Relu", ["p"], ["excess"]),
         helper.make_node("Mul", ["excess", "spill"], ["excess_scaled"]),
-        helper.make_node("Mul", ["r", "kr"], ["key_r"]),
-        helper.make_node("Mul", ["g", "kg"], ["key_g"]),
-        helper.make_node("Mul", ["b", "kb"], ["key_b"]),
-        helper.make_node("Sum", ["key_r", "key_g", "key_b"], ["key"]),
-        helper.make_node("Sub", ["key", "excess_scaled"], ["key_despilled"]),
-        helper.make_node("Clip", ["key_despilled", "zero_s", "u8max_s"], ["key_clamped"]),
-        helper.make_node("Round", ["key_clamped"], ["key_round"]),
-        helper.make_node("Cast", ["key_round"], ["despilled_key"], to=TensorProto.UINT8),
+        helper.make_node("Mul", ["excess_scaled", "k"], ["spill_chroma"]),
+        helper.make_node("Sub", ["chroma_f", "spill_chroma"], ["despilled_f"]),
+        helper.make_node("Clip", ["despilled_f", "zero", "u8max"], ["despilled_clamped"]),
+        helper.make_node("Round", ["despilled_clamped"], ["despilled_round"]),
+        helper.make_node("Cast", ["despilled_round"], ["despilled_chroma"],
+                         to=TensorProto.UINT8),
     ]
     graph = helper.make_graph(
         nodes, "green_keyer",
-        inputs=[helper.make_tensor_value_info("image", TensorProto.UINT8, ["N", "H", "W", 3]),
-                helper.make_tensor_value_info("params", f, ["N", 6])],
-        outputs=[helper.make_tensor_value_info("alpha", TensorProto.UINT8, ["N", "H", "W", 1]),
-                 helper.make_tensor_value_info("despilled_key", TensorProto.UINT8,
-                                               ["N", "H", "W", 1])])
+        inputs=[helper.make_tensor_value_info("chroma", TensorProto.UINT8, ["N", 2, "h", "w"]),
+                helper.make_tensor_value_info("params", f, ["N", PARAM_COLUMNS])],
+        outputs=[
+            helper.make_tensor_value_info("alpha", TensorProto.UINT8, ["N", 1, "H", "W"]),
+            helper.make_tensor_value_info("alpha_chroma", TensorProto.UINT8, ["N", 1, "h", "w"]),
+            helper.make_tensor_value_info("despilled_chroma", TensorProto.UINT8,
+                                          ["N", 2, "h", "w"])])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
                               producer_name="mediamesh", doc_string=__doc__)
     model.ir_version = 8  # readable by the onnxruntime in Triton 2.51 images

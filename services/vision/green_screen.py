@@ -6,7 +6,7 @@ Triton request per chunk), so memory stays bounded for long inputs. Audio is kep
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -16,20 +16,22 @@ import numpy as np
 from mediamesh import media
 from mediamesh.inference import TritonClient
 from mediamesh.media_inputs import is_still_image
-from mediamesh.models.green_keyer import apply_despill
 from mediamesh.storage import StoredOutput
 from services.vision.backgrounds import BackgroundVideo
 from services.vision.keying import (
     KeyChannel,
     KeyParams,
+    ScreenEstimate,
     composite,
-    detect_key_channel,
+    estimate_screen,
     fit_background,
 )
-from services.vision.video_output import OutputFormat, Rewrite, Span, rewrite_video
+from services.vision.video_output import OutputFormat, Picture, Rewrite, Span, rewrite_video
 
 MODEL = "green_keyer"
 CHUNK_FRAMES = 4  # frames per Triton request: amortises the call, bounded memory
+#: alpha (0-255) -> limited-range luma (16-235), so a player shows the matte as it is
+ALPHA_TO_LUMA = np.round(16 + np.arange(256) * (219 / 255)).astype(np.uint8)
 
 
 class OutputMode(StrEnum):
@@ -55,10 +57,16 @@ class KeyJob:
 
 @dataclass(frozen=True)
 class KeyedPlanes:
-    """What the green_keyer model returns for a stack of N frames."""
+    """What the green_keyer model returns for a stack of N frames (on the even-sized grid
+    of their chroma: crop alpha to the picture)."""
 
-    alpha: np.ndarray  # uint8 (N, H, W, 1), 255 = subject
-    despilled_key: np.ndarray  # uint8 (N, H, W, 1), the key channel after spill suppression
+    alpha: np.ndarray  # uint8 (N, 1, 2h, 2w), 255 = subject
+    alpha_chroma: np.ndarray  # uint8 (N, 1, h, w), alpha averaged over 2x2 blocks
+    despilled_chroma: np.ndarray  # uint8 (N, 2, h, w), U and V after spill suppression
+
+    def frame_alpha(self, i: int, planes: media.YuvPlanes) -> np.ndarray:
+        """Frame i's alpha (H, W) on `planes`' luma grid."""
+        return self.alpha[i, 0, :planes.height, :planes.width]
 
 
 @dataclass(frozen=True)
@@ -84,102 +92,128 @@ def output_extension(is_image: bool, mode: OutputMode) -> str:
 
 
 class GreenScreenKeyer:
-    """Runs one KeyJob against Triton; yields KeyProgress then one KeyOutcome."""
+    """Runs one KeyJob against Triton; yields KeyProgress then one KeyOutcome. Frames stay
+    4:2:0 planes from decoder to encoder: the keyer reads their chroma, the composite
+    mixes each plane."""
 
     def __init__(self, triton: TritonClient) -> None:
         self.triton = triton
 
-    async def key_planes(self, frames: np.ndarray, channel: KeyChannel,
-                         params: KeyParams) -> KeyedPlanes:
-        """Alpha and de-spilled key planes (N,H,W,1 each) for a stack of frames, from Triton."""
-        rows = np.repeat(params.row(channel)[None], len(frames), axis=0)
-        out = await self.triton.infer(MODEL, {"image": frames, "params": rows},
-                                      ["alpha", "despilled_key"])
-        return KeyedPlanes(out["alpha"], out["despilled_key"])
+    async def key_planes(self, frames: list[media.YuvPlanes], row: np.ndarray) -> KeyedPlanes:
+        """The model's planes for a stack of same-sized frames, from Triton."""
+        chroma = np.stack([f.chroma for f in frames])
+        out = await self.triton.infer(
+            MODEL, {"chroma": chroma, "params": np.repeat(row[None], len(frames), axis=0)},
+            ["alpha", "alpha_chroma", "despilled_chroma"])
+        return KeyedPlanes(out["alpha"], out["alpha_chroma"], out["despilled_chroma"])
 
-    def _render_chunk(self, job: KeyJob, chunk: list[media.VideoFrame], planes: KeyedPlanes,
-                      channel: KeyChannel, backdrop: BackgroundVideo | None
-                      ) -> list[np.ndarray]:
-        """Composite (or matte) a keyed chunk; runs in a worker thread."""
-        out = []
-        for i, frame in enumerate(chunk):
-            foreground = apply_despill(frame.rgb, planes.despilled_key[i], channel.rgb_index)
-            behind = backdrop.frame_at(frame.time - job.start) if backdrop else None
-            out.append(self._render(job, foreground, planes.alpha[i], behind))
-        return out
-
-    def _render(self, job: KeyJob, foreground: np.ndarray, alpha: np.ndarray,
-                behind: np.ndarray | None = None) -> np.ndarray:
-        """The output picture; `behind` is the background video's frame, when there is one."""
+    def _render(self, job: KeyJob, planes: media.YuvPlanes, keyed: KeyedPlanes, i: int,
+                backdrop: Backdrop, seconds: float) -> Picture:
+        """Frame i of a keyed chunk (`seconds` into the output) as the output wants it;
+        runs in a worker thread."""
+        alpha = keyed.frame_alpha(i, planes)
         if job.mode is OutputMode.ALPHA_ONLY:
-            return np.repeat(alpha, 3, axis=-1)
+            grey = np.full_like(planes.u, 128)
+            return media.YuvPlanes(ALPHA_TO_LUMA[alpha], grey, grey)
+        u, v = keyed.despilled_chroma[i]
         if job.mode is OutputMode.FOREGROUND_ALPHA:
-            return np.concatenate([foreground, alpha], axis=-1)
-        h, w = foreground.shape[:2]
-        if behind is not None:
-            background = behind
-        elif job.background_image is not None:
-            background = fit_background(job.background_image, h, w)
-        else:
-            background = np.array(job.background_color or (0, 0, 0), dtype=np.uint8)
-        return composite(foreground, alpha, background)
+            foreground = media.YuvPlanes(planes.y, u, v).to_rgb()
+            return np.concatenate([foreground, alpha[..., None]], axis=-1)
+        behind = backdrop(seconds)
+        block = keyed.alpha_chroma[i, 0]
+        return media.YuvPlanes(composite(planes.y, alpha, behind[0]),
+                               composite(u, block, behind[1]), composite(v, block, behind[2]))
+
+    def _backdrop(self, job: KeyJob, width: int, height: int) -> Backdrop:
+        """What goes behind the subject, as planes (or one Y, U, V colour) per frame."""
+        if job.background_video and job.mode is OutputMode.COMPOSITE:
+            video = BackgroundVideo(*job.background_video, width, height)
+            return lambda seconds: _planes_of(media.YuvPlanes.from_rgb(video.frame_at(seconds)))
+        if job.background_image is not None:
+            still = _planes_of(media.YuvPlanes.from_rgb(
+                fit_background(job.background_image, height, width)))
+            return lambda seconds: still
+        colour = media.YuvPlanes.of_colour(job.background_color or (0, 0, 0))
+        return lambda seconds: colour
 
     async def run(self, job: KeyJob, info: media.MediaInfo, output: StoredOutput,
                   preview: StoredOutput) -> AsyncIterator[KeyProgress | KeyOutcome]:
         if is_still_image(info):
-            frame = await asyncio.to_thread(media.read_image, job.source)
-            channel = job.key_channel or detect_key_channel(frame)
-            planes = await self.key_planes(frame[None], channel, job.params)
-            alpha = planes.alpha[0]
-            foreground = apply_despill(frame, planes.despilled_key[0], channel.rgb_index)
-            behind = (await asyncio.to_thread(
-                BackgroundVideo(*job.background_video, frame.shape[1], frame.shape[0]).frame_at,
-                0.0) if job.background_video else None)
-            await asyncio.to_thread(media.write_image, output.path,
-                                    self._render(job, foreground, alpha, behind))
-            await asyncio.to_thread(media.write_image, preview.path, np.repeat(alpha, 3, -1))
-            yield KeyOutcome(output, preview, 1, 0.0, channel, float(alpha.mean() / 255.0))
+            yield await self._run_still(job, output, preview)
             return
         async for item in self._run_video(job, info, output, preview):
             yield item
+
+    async def _run_still(self, job: KeyJob, output: StoredOutput,
+                         preview: StoredOutput) -> KeyOutcome:
+        image = await asyncio.to_thread(media.read_image, job.source)
+        planes = media.YuvPlanes.from_rgb(image)
+        screen = estimate_screen(planes, job.key_channel)
+        keyed = await self.key_planes([planes], screen.row(job.params))
+        alpha = keyed.frame_alpha(0, planes)
+        backdrop = self._backdrop(job, planes.width, planes.height)
+        if job.mode is OutputMode.ALPHA_ONLY:
+            picture: Picture = np.repeat(alpha[..., None], 3, -1)
+        else:
+            picture = await asyncio.to_thread(self._render, job, planes, keyed, 0, backdrop,
+                                              0.0)
+        rgb = picture.to_rgb() if isinstance(picture, media.YuvPlanes) else picture
+        await asyncio.to_thread(media.write_image, output.path, rgb)
+        await asyncio.to_thread(media.write_image, preview.path, np.repeat(alpha[..., None], 3, -1))
+        return KeyOutcome(output, preview, 1, 0.0, screen.channel, float(alpha.mean() / 255.0))
 
     async def _run_video(self, job: KeyJob, info: media.MediaInfo, output: StoredOutput,
                          preview: StoredOutput) -> AsyncIterator[KeyProgress | KeyOutcome]:
         span = Span.of(job.source, info, job.start, job.end)
         width, height = int(info.width or 0), int(info.height or 0)
-        channel = job.key_channel
-        done, keyed, alpha_sum = 0, 0, 0.0
-        backdrop = (BackgroundVideo(*job.background_video, width, height)
-                    if job.background_video and job.mode is OutputMode.COMPOSITE else None)
+        screen: ScreenEstimate | None = None
+        row = np.zeros(0, np.float32)
+        done, keyed_frames, alpha_sum = 0, 0, 0.0
+        backdrop = self._backdrop(job, width, height)
 
-        def key(chunk: list[media.VideoFrame]) -> Awaitable[KeyedPlanes]:
-            nonlocal channel  # an automatic key colour is read off the first frame
-            channel = channel or detect_key_channel(chunk[0].rgb)
-            return self.key_planes(np.stack([f.rgb for f in chunk]), channel, job.params)
+        def key(chunk: list[media.YuvFrame]) -> Awaitable[KeyedPlanes]:
+            nonlocal screen, row  # the screen is read off the first frame
+            if screen is None:
+                screen = estimate_screen(chunk[0].planes, job.key_channel)
+                row = screen.row(job.params)
+            return self.key_planes([f.planes for f in chunk], row)
 
-        def render(chunk: list[media.VideoFrame], planes: KeyedPlanes) -> list[np.ndarray]:
-            nonlocal keyed, alpha_sum
-            if keyed == 0:  # the first frame's matte is the preview
-                media.write_image(preview.path, np.repeat(planes.alpha[0], 3, -1))
-            keyed += len(chunk)
-            alpha_sum += float(planes.alpha.mean()) / 255.0 * len(chunk)
-            return self._render_chunk(job, chunk, planes, channel or KeyChannel.GREEN, backdrop)
+        def render(chunk: list[media.YuvFrame], keyed: KeyedPlanes) -> list[Picture]:
+            nonlocal keyed_frames, alpha_sum
+            first = keyed.frame_alpha(0, chunk[0].planes)
+            if keyed_frames == 0:  # the first frame's matte is the preview
+                media.write_image(preview.path, np.repeat(first[..., None], 3, -1))
+            keyed_frames += len(chunk)
+            alpha_sum += float(keyed.alpha_chroma.mean()) / 255.0 * len(chunk)
+            return [self._render(job, f.planes, keyed, i, backdrop, f.time - job.start)
+                    for i, f in enumerate(chunk)]
 
         fmt = OutputFormat(width, height, self._keeps_audio(job, info),
                            alpha=job.mode is OutputMode.FOREGROUND_ALPHA)
         try:
             # Triton keys chunk n+1 while this process composites and encodes chunk n
             async for done, total in rewrite_video(span, output.path, fmt,
-                                                   Rewrite(key, render, CHUNK_FRAMES)):
+                                                   Rewrite(key, render, CHUNK_FRAMES,
+                                                           planes=True)):
                 yield KeyProgress(done, total)
         except BaseException:
             preview.path.unlink(missing_ok=True)
             raise
-        yield KeyOutcome(output, preview, done, done / span.fps, channel or KeyChannel.GREEN,
-                         alpha_sum / done)
+        channel = screen.channel if screen else job.key_channel or KeyChannel.GREEN
+        yield KeyOutcome(output, preview, done, done / span.fps, channel, alpha_sum / done)
 
     @staticmethod
     def _keeps_audio(job: KeyJob, info: media.MediaInfo) -> bool:
         return info.has_audio and job.mode is OutputMode.COMPOSITE
 
 
+
+
+
+#: A background as (Y, U, V) planes or values, for a time in seconds of the output.
+BackgroundPlanes = tuple[np.ndarray | int, np.ndarray | int, np.ndarray | int]
+Backdrop = Callable[[float], BackgroundPlanes]
+
+
+def _planes_of(planes: media.YuvPlanes) -> BackgroundPlanes:
+    return planes.y, planes.u, planes.v

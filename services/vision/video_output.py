@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 
@@ -54,15 +54,21 @@ class OutputFormat:
     alpha: bool = False
 
 
+#: An output frame: RGB(A) uint8 (H, W, 3 or 4), or 4:2:0 planes encoded as they are.
+Picture = np.ndarray | media.YuvPlanes
+
+
 @dataclass(frozen=True)
 class Rewrite(Generic[R]):
     """How to turn chunks into output frames. `infer` runs on the event loop (a Triton
     call), `render` in a worker thread, in order, once per chunk: it may keep state
-    between chunks (temporal smoothing)."""
+    between chunks (temporal smoothing). `planes`: decode to media.YuvFrame (4:2:0
+    planes, no RGB conversion) instead of media.VideoFrame."""
 
-    infer: Callable[[list[media.VideoFrame]], Awaitable[R]]
-    render: Callable[[list[media.VideoFrame], R], Iterable[np.ndarray]]
+    infer: Callable[[list[Any]], Awaitable[R]]
+    render: Callable[[list[Any], R], Iterable[Picture]]
     chunk_frames: int
+    planes: bool = False
 
 
 async def no_inference(chunk: list[media.VideoFrame]) -> None:
@@ -84,9 +90,12 @@ async def _finish_video(writer: media.VideoWriter, source: Path, start: float, e
     await asyncio.to_thread(writer.close)
 
 
-def _write_all(writer: media.VideoWriter, frames: Iterable[np.ndarray]) -> None:
+def _write_all(writer: media.VideoWriter, frames: Iterable[Picture]) -> None:
     for frame in frames:
-        writer.write(frame)
+        if isinstance(frame, media.YuvPlanes):
+            writer.write_planes(frame)
+        else:
+            writer.write(frame)
 
 
 async def rewrite_video(span: Span, output: Path, fmt: OutputFormat, rewrite: Rewrite[R],
@@ -94,7 +103,9 @@ async def rewrite_video(span: Span, output: Path, fmt: OutputFormat, rewrite: Re
     """Yields (frames done, frames expected) every PROGRESS_EVERY_S and (n, n) once at the
     end, when `output` is complete. A stream that breaks mid-way is INVALID_ARGUMENT on
     `field_name`; on any failure `output` is removed."""
-    frames = media.iter_frames(span.source, start=span.start, end=span.end)
+    frames: Iterator[Any] = (
+        media.iter_yuv_frames(span.source, start=span.start, end=span.end) if rewrite.planes
+        else media.iter_frames(span.source, start=span.start, end=span.end))
     writer = media.VideoWriter(output, fmt.width, fmt.height, span.fps, alpha=fmt.alpha,
                                audio_sample_rate=AUDIO_RATE if fmt.keep_audio else None)
     done, last_report = 0, time.monotonic()

@@ -11,12 +11,12 @@ from mediamesh import media
 from mediamesh.client import MeshClient
 from mediamesh.grpc_errors import error_info
 from mediamesh.models.green_keyer import key_reference
+from services.vision.keying import KeyParams, estimate_screen
 from mediamesh.synth import green_screen as synth
 from mediamesh.v1 import common_pb2, vision_pb2
 from tests.integration.streams import collect
 
 W, H, FPS = 160, 96, 25.0
-GREEN_ROW = np.array([[0, 1, 0, 20, 100, 0.8]], dtype=np.float32)
 
 
 def frame() -> np.ndarray:
@@ -50,9 +50,25 @@ async def test_image_inline_matches_the_reference_keyer(client: MeshClient,
     assert result.frames == 1 and result.key_color_used == vision_pb2.KEY_COLOR_GREEN
     assert result.output.uri.startswith("outputs/") and result.output.mime_type == "image/png"
     matte = media.read_image(media_root / result.output.uri)[..., 0]
-    expected_alpha, _ = key_reference(image[None], GREEN_ROW)
-    assert np.array_equal(matte, expected_alpha[0, ..., 0])
+    planes = media.YuvPlanes.from_rgb(image)  # the service keys the picture's 4:2:0 chroma
+    row = estimate_screen(planes).row(KeyParams())
+    expected_alpha, _, _ = key_reference(planes.chroma[None], row[None])
+    assert np.array_equal(matte, expected_alpha[0, 0, :H, :W])
+    truth = synth.render_frame(3, FPS, W, H).alpha
+    assert np.abs(matte / 255.0 - truth).mean() < 0.01  # and it is the subject's matte
     assert 0.05 < result.mean_alpha < 0.6  # a subject on a screen, not all one or the other
+
+
+async def test_a_picture_without_a_screen_asks_for_thresholds(client: MeshClient) -> None:
+    grey = np.full((48, 64, 3), 128, np.uint8)
+    request = vision_pb2.KeyGreenScreenRequest(
+        input=common_pb2.MediaRef(inline_data=media.encode_image(grey, "png"), name="g.png"),
+        key_color=vision_pb2.KEY_COLOR_GREEN)
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await run(client, request)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "no green screen along the frame's edges" in caught.value.details()
+    assert error_info(caught.value)[0] == "INVALID_ARGUMENT_VALUE"
 
 
 async def test_video_composite_keeps_frames_audio_and_reports_progress(

@@ -12,11 +12,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mediamesh.models import green_keyer, registry
-from mediamesh.models.green_keyer import apply_despill, build_graph, key_params, key_reference
+from mediamesh.models.green_keyer import build_graph, key_params, key_reference, upsample2
 
-GREEN = (0.0, 1.0, 0.0)
-BLUE = (0.0, 0.0, 1.0)
 SOURCE_REPOSITORY = Path(__file__).resolve().parents[2] / "model_repository"
+GREEN_UV = (-74.0, -94.0)  # pure green's chroma offset, roughly
+BLUE_UV = (112.0, -18.0)
+OUTPUTS = ["alpha", "alpha_chroma", "despilled_chroma"]
 
 
 @pytest.fixture(scope="module")
@@ -25,34 +26,28 @@ def session() -> ort.InferenceSession:
                                 providers=["CPUExecutionProvider"])
 
 
-def run(session: ort.InferenceSession, image: np.ndarray,
-        params: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """alpha and the foreground rebuilt from the graph's despilled key plane."""
-    alpha, key = session.run(["alpha", "despilled_key"], {"image": image, "params": params})
-    assert key.shape == alpha.shape and key.dtype == np.uint8
-    channels = params[:, :3].argmax(axis=1)
-    foreground = np.stack([apply_despill(f, k, int(c))
-                           for f, k, c in zip(image, key, channels, strict=True)])
-    return alpha, foreground
+def run(session: ort.InferenceSession, chroma: np.ndarray,
+        params: np.ndarray) -> list[np.ndarray]:
+    return session.run(OUTPUTS, {"chroma": chroma, "params": params})
 
 
-def assert_matches_reference(session: ort.InferenceSession, image: np.ndarray,
+def assert_matches_reference(session: ort.InferenceSession, chroma: np.ndarray,
                              params: np.ndarray) -> None:
-    alpha, fg = run(session, image, params)
-    ref_alpha, ref_fg = key_reference(image, params)
-    n, h, w, _ = image.shape
-    assert alpha.shape == (n, h, w, 1) and alpha.dtype == np.uint8
-    assert fg.shape == (n, h, w, 3) and fg.dtype == np.uint8
-    assert ref_alpha.shape == alpha.shape and ref_fg.shape == fg.shape
-    assert np.abs(alpha.astype(np.int16) - ref_alpha).max() == 0
-    assert np.abs(fg.astype(np.int16) - ref_fg).max() == 0
+    """Equal to the numpy definition, to one 8-bit level where float rounding differs."""
+    n, _, h, w = chroma.shape
+    got, want = run(session, chroma, params), key_reference(chroma, params)
+    shapes = [(n, 1, 2 * h, 2 * w), (n, 1, h, w), (n, 2, h, w)]
+    for out, ref, shape in zip(got, want, shapes, strict=True):
+        assert out.shape == ref.shape == shape and out.dtype == ref.dtype == np.uint8
+        diff = np.abs(out.astype(np.int16) - ref)
+        assert diff.max() <= 1 and (diff > 0).mean() < 0.01
 
 
 def test_graph_is_valid_and_declares_its_tensors() -> None:
     model = build_graph()
     onnx.checker.check_model(model, full_check=True)
-    assert [i.name for i in model.graph.input] == ["image", "params"]
-    assert [o.name for o in model.graph.output] == ["alpha", "despilled_key"]
+    assert [i.name for i in model.graph.input] == ["chroma", "params"]
+    assert [o.name for o in model.graph.output] == OUTPUTS
     assert model.opset_import[0].version == green_keyer.OPSET
     assert model.ir_version == 8
 
@@ -62,10 +57,10 @@ def test_graph_equals_reference_on_fixed_batches(session: ort.InferenceSession,
                                                  shape: tuple[int, int, int]) -> None:
     rng = np.random.default_rng(sum(shape))
     n, h, w = shape
-    image = rng.integers(0, 256, (n, h, w, 3), dtype=np.uint8)
-    params = np.stack([key_params(GREEN if i % 2 == 0 else BLUE, 10.0 + i, 90.0 + 7 * i,
+    chroma = rng.integers(0, 256, (n, 2, h, w), dtype=np.uint8)
+    params = np.stack([key_params(GREEN_UV if i % 2 == 0 else BLUE_UV, 5.0 + i, 50.0 + 7 * i,
                                   i / max(n, 2)) for i in range(n)])
-    assert_matches_reference(session, image, params)
+    assert_matches_reference(session, chroma, params)
 
 
 @st.composite
@@ -75,15 +70,15 @@ def batches(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray]:
     w = draw(st.integers(1, 24))
     seed = draw(st.integers(0, 2**32 - 1))
     rng = np.random.default_rng(seed)
-    image = rng.integers(0, 256, (n, h, w, 3), dtype=np.uint8)
+    chroma = rng.integers(0, 256, (n, 2, h, w), dtype=np.uint8)
     rows = []
     for _ in range(n):
-        key = draw(st.sampled_from([GREEN, BLUE]))
-        low = draw(st.floats(0.0, 250.0))
+        angle = draw(st.floats(0.0, 2 * np.pi))
+        low = draw(st.floats(0.0, 200.0))
         high = low + draw(st.floats(0.5, 255.0 - low))
         spill = draw(st.floats(0.0, 1.0))
-        rows.append(key_params(key, low, high, spill))
-    return image, np.stack(rows)
+        rows.append(key_params((60 * np.cos(angle), 60 * np.sin(angle)), low, high, spill))
+    return chroma, np.stack(rows)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -93,59 +88,86 @@ def test_graph_equals_reference_on_random_batches(session: ort.InferenceSession,
     assert_matches_reference(session, *batch)
 
 
-def test_green_screen_is_transparent_and_skin_is_opaque(session: ort.InferenceSession) -> None:
-    image = np.array([[[[40, 200, 40], [200, 150, 130]]]], dtype=np.uint8)
-    params = key_params(GREEN, 20.0, 100.0, 0.0)[None]
-    alpha, fg = run(session, image, params)
-    assert alpha[0, 0, 0, 0] == 0
-    assert alpha[0, 0, 1, 0] == 255
-    ref_alpha, _ = key_reference(image, params)
-    assert ref_alpha[0, 0, 0, 0] == 0 and ref_alpha[0, 0, 1, 0] == 255
+def uniform(u: float, v: float, h: int = 4, w: int = 4) -> np.ndarray:
+    """A (1, 2, h, w) chroma stack of one colour, given as offsets from grey."""
+    chroma = np.empty((1, 2, h, w), np.uint8)
+    chroma[0, 0], chroma[0, 1] = 128 + u, 128 + v
+    return chroma
 
 
-def test_alpha_ramps_linearly_between_thresholds(session: ort.InferenceSession) -> None:
-    # green excess d = g - max(r, b): 20 (low), 60 (midway), 100 (high)
-    image = np.array([[[[50, 70, 50], [50, 110, 50], [50, 150, 50]]]], dtype=np.uint8)
-    alpha, _ = run(session, image, key_params(GREEN, 20.0, 100.0, 0.0)[None])
-    assert alpha[0, 0, :, 0].tolist() == [255, 128, 0]  # 127.5 rounds half to even -> 128
+def test_screen_is_transparent_and_skin_is_opaque(session: ort.InferenceSession) -> None:
+    params = key_params((-30.0, -50.0), 6.0, 46.0, 0.0)[None]
+    screen = run(session, uniform(-30, -50), params)
+    assert (screen[0] == 0).all() and (screen[1] == 0).all()
+    skin = run(session, uniform(-4, 20), params)  # (200, 150, 130) in RGB, roughly
+    assert (skin[0] == 255).all() and (skin[1] == 255).all()
 
 
-def test_blue_key_keys_a_blue_screen(session: ort.InferenceSession) -> None:
-    image = np.array([[[[30, 40, 210], [40, 200, 40], [200, 150, 130]]]], dtype=np.uint8)
-    alpha_blue, _ = run(session, image, key_params(BLUE, 20.0, 100.0, 0.0)[None])
-    assert alpha_blue[0, 0, :, 0].tolist() == [0, 255, 255]  # only the blue pixel is screen
-    alpha_green, _ = run(session, image, key_params(GREEN, 20.0, 100.0, 0.0)[None])
-    assert alpha_green[0, 0, :, 0].tolist() == [255, 0, 255]
+def test_alpha_ramps_linearly_with_the_screens_share(session: ort.InferenceSession) -> None:
+    # along the key direction with no hue error, d = |c|: 10 (low), 30 (midway), 50 (high)
+    params = key_params((30.0, 40.0), 10.0, 50.0, 0.0)[None]
+    alphas = [int(run(session, uniform(6 * k, 8 * k), params)[0][0, 0, 2, 2])
+              for k in (1, 3, 5)]
+    assert alphas == [255, 128, 0]  # 127.5 rounds half to even -> 128
 
 
-def test_zero_spill_leaves_foreground_unchanged(session: ort.InferenceSession) -> None:
-    rng = np.random.default_rng(7)
-    image = rng.integers(0, 256, (2, 16, 16, 3), dtype=np.uint8)
-    params = np.stack([key_params(GREEN, 20.0, 100.0, 0.0), key_params(BLUE, 5.0, 50.0, 0.0)])
-    _, fg = run(session, image, params)
-    assert np.array_equal(fg, image)
+def test_hue_error_keeps_an_off_hue_colour_opaque(session: ort.InferenceSession) -> None:
+    # as much of the key direction as the screen, but as far again off its hue
+    params = key_params((50.0, 0.0), 5.0, 40.0, 0.0)[None]
+    assert (run(session, uniform(50, 0), params)[0] == 0).all()
+    off_hue = run(session, uniform(50, 100), params)[0]
+    assert (off_hue > 0).all()  # d = 50 - 0.25 * 100 = 25: partly opaque
+    assert int(off_hue[0, 0, 0, 0]) == round(255 * (1 - (25 - 5) / 35))
 
 
-def test_full_spill_pulls_key_channel_down_to_the_others(session: ort.InferenceSession) -> None:
-    image = np.array([[[[120, 180, 90], [200, 150, 130], [10, 30, 250]]]], dtype=np.uint8)
-    _, fg = run(session, image, key_params(GREEN, 20.0, 100.0, 1.0)[None])
-    assert fg[0, 0, 0].tolist() == [120, 120, 90]  # green 180 -> max(120, 90)
-    assert fg[0, 0, 1].tolist() == [200, 150, 130]  # not greenish: untouched
-    assert fg[0, 0, 2].tolist() == [10, 30, 250]  # blue dominance is not green spill
-    _, fg_half = run(session, image, key_params(GREEN, 20.0, 100.0, 0.5)[None])
-    assert fg_half[0, 0, 0].tolist() == [120, 150, 90]  # halfway: 180 - 0.5 * 60
+def test_the_edge_lands_between_the_chroma_samples(session: ort.InferenceSession) -> None:
+    chroma = uniform(-30, -50, 2, 4)  # screen on the left half, skin on the right
+    chroma[0, 0, :, 2:], chroma[0, 1, :, 2:] = 128 - 4, 128 + 20
+    alpha = run(session, chroma, key_params((-30.0, -50.0), 6.0, 46.0, 0.0)[None])[0]
+    row = alpha[0, 0, 0].tolist()
+    assert row[:3] == [0, 0, 0] and row[-3:] == [255, 255, 255]  # 8 luma columns
+    assert row == sorted(row) and 0 < row[3] < 255  # a soft step, just left of the boundary
+
+
+def test_zero_spill_leaves_chroma_unchanged(session: ort.InferenceSession) -> None:
+    chroma = np.random.default_rng(7).integers(0, 256, (2, 2, 16, 16), dtype=np.uint8)
+    params = np.stack([key_params(GREEN_UV, 5.0, 50.0, 0.0), key_params(BLUE_UV, 5.0, 50.0, 0.0)])
+    assert np.array_equal(run(session, chroma, params)[2], chroma)
+
+
+def test_full_spill_removes_the_key_direction_only(session: ort.InferenceSession) -> None:
+    params = key_params((40.0, 0.0), 5.0, 40.0, 1.0)[None]
+    spilled = run(session, uniform(20, 30), params)[2]  # 20 along the key, 30 across it
+    assert spilled[0, :, 0, 0].tolist() == [128, 158]
+    away = run(session, uniform(-20, 30), params)[2]  # pointing away from the key: kept
+    assert away[0, :, 0, 0].tolist() == [108, 158]
+    half = run(session, uniform(20, 30), key_params((40.0, 0.0), 5.0, 40.0, 0.5)[None])[2]
+    assert half[0, :, 0, 0].tolist() == [138, 158]
 
 
 @pytest.mark.parametrize(("low", "high"), [(50.0, 50.0), (80.0, 20.0)])
 def test_key_params_refuses_high_not_above_low(low: float, high: float) -> None:
     with pytest.raises(ValueError, match="threshold_high"):
-        key_params(GREEN, low, high, 0.5)
+        key_params(GREEN_UV, low, high, 0.5)
+
+
+def test_key_params_refuses_a_grey_key() -> None:
+    with pytest.raises(ValueError, match="grey"):
+        key_params((0.0, 0.0), 5.0, 40.0, 0.5)
 
 
 def test_key_params_row_layout() -> None:
-    row = key_params(BLUE, 12.0, 34.0, 0.25)
+    row = key_params(BLUE_UV, 12.0, 34.0, 0.25)
     assert row.dtype == np.float32
-    assert row.tolist() == [0.0, 0.0, 1.0, 12.0, 34.0, 0.25]
+    assert row.tolist() == [112.0, -18.0, 12.0, 34.0, 0.25]
+
+
+def test_upsample2_matches_a_bilinear_resize_with_centred_samples() -> None:
+    plane = np.array([[0.0, 4.0], [8.0, 12.0]], np.float32)
+    up = upsample2(plane)
+    assert up.shape == (4, 4)
+    assert up[0].tolist() == [0.0, 1.0, 3.0, 4.0]  # edges clamp, quarter steps inside
+    assert up[:, 0].tolist() == [0.0, 2.0, 6.0, 8.0]
 
 
 # registry -------------------------------------------------------------------------------
@@ -171,7 +193,7 @@ def test_registry_builds_missing_model_then_skips(repo: Path) -> None:
     assert first.size_bytes == onnx_file.stat().st_size > 0
     assert registry.missing(repo) == []
     loaded = onnx.load(str(onnx_file))
-    assert [o.name for o in loaded.graph.output] == ["alpha", "despilled_key"]
+    assert [o.name for o in loaded.graph.output] == OUTPUTS
     assert not list(onnx_file.parent.glob("*.tmp"))
 
     second, *_ = registry.build(repo)

@@ -8,43 +8,104 @@ from hypothesis import strategies as st
 
 from mediamesh.errors import InvalidArgument, StatusCode
 from mediamesh.synth.green_screen import background_image, render_frame
+from mediamesh.media import YuvPlanes
 from services.vision.keying import (
+    AUTO_HIGH,
+    AUTO_LOW,
     KeyChannel,
     KeyParams,
     border_pixels,
     composite,
-    detect_key_channel,
+    estimate_screen,
     fit_background,
 )
 
 
-def framed(border_rgb: tuple[int, int, int], h: int = 60, w: int = 80) -> np.ndarray:
+def framed(border_rgb: tuple[int, int, int], h: int = 60, w: int = 80) -> YuvPlanes:
     """A subject (skin/red-ish centre with a blue shirt and green plant) inside a screen border."""
     frame = np.empty((h, w, 3), np.uint8)
     frame[:] = border_rgb
     frame[h // 6:-h // 6, w // 6:-w // 6] = (200, 150, 130)
     frame[h // 2:-h // 6, w // 3:w // 2] = (20, 40, 220)  # a blue patch inside
     frame[h // 6:h // 3, w // 2:-w // 6] = (30, 210, 30)  # a green patch inside
-    return frame
+    return YuvPlanes.from_rgb(frame)
 
 
 def test_green_border_is_green() -> None:
-    assert detect_key_channel(framed((40, 200, 60))) is KeyChannel.GREEN
+    screen = estimate_screen(framed((40, 200, 60)))
+    assert screen.channel is KeyChannel.GREEN
+    assert screen.strength is not None and screen.strength > 40
 
 
 def test_blue_border_is_blue() -> None:
-    assert detect_key_channel(framed((30, 60, 210))) is KeyChannel.BLUE
+    assert estimate_screen(framed((30, 60, 210))).channel is KeyChannel.BLUE
 
 
 def test_detection_uses_the_border_not_the_centre() -> None:
     frame = np.empty((100, 100, 3), np.uint8)
     frame[:] = (20, 30, 230)  # mostly blue subject...
     frame[:5] = frame[-5:] = frame[:, :5] = frame[:, -5:] = (40, 200, 60)  # ...on a green band
-    assert detect_key_channel(frame) is KeyChannel.GREEN
+    assert estimate_screen(YuvPlanes.from_rgb(frame)).channel is KeyChannel.GREEN
 
 
 def test_synthetic_green_screen_is_detected_green() -> None:
-    assert detect_key_channel(render_frame(0, 25.0, 96, 64).rgb) is KeyChannel.GREEN
+    planes = YuvPlanes.from_rgb(render_frame(0, 25.0, 96, 64).rgb)
+    assert estimate_screen(planes).channel is KeyChannel.GREEN
+
+
+def test_a_subject_across_the_border_does_not_move_the_key() -> None:
+    clean = framed((40, 180, 60))
+    frame = clean.to_rgb()
+    frame[30:, :] = (200, 150, 130)  # the subject fills the lower half, edges included
+    crossed = estimate_screen(YuvPlanes.from_rgb(frame))
+    expected = estimate_screen(clean)
+    assert crossed.channel is KeyChannel.GREEN
+    assert np.allclose(crossed.key_uv, expected.key_uv, atol=2)
+    assert crossed.strength == pytest.approx(expected.strength, abs=2)
+
+
+def test_the_screens_strength_sets_automatic_thresholds() -> None:
+    screen = estimate_screen(framed((40, 180, 60)))
+    assert screen.strength is not None
+    low, high = screen.thresholds(KeyParams())
+    assert (low, high) == pytest.approx((AUTO_LOW * screen.strength,
+                                         AUTO_HIGH * screen.strength))
+    assert screen.thresholds(KeyParams(3.0, 30.0)) == (3.0, 30.0)  # given: kept
+    row = screen.row(KeyParams(spill=0.5))
+    assert row.dtype == np.float32 and row.tolist()[2:] == pytest.approx([low, high, 0.5])
+    assert row.tolist()[:2] == pytest.approx(list(screen.key_uv))
+
+
+def test_a_dimmer_screen_gets_lower_thresholds() -> None:
+    bright = estimate_screen(framed((40, 200, 60)))
+    dim = estimate_screen(framed((30, 120, 45)))
+    assert dim.thresholds(KeyParams())[1] < bright.thresholds(KeyParams())[1]
+
+
+def test_no_screen_in_the_border_needs_explicit_thresholds() -> None:
+    grey = YuvPlanes.from_rgb(np.full((40, 40, 3), 128, np.uint8))
+    screen = estimate_screen(grey, KeyChannel.GREEN)
+    assert screen.strength is None and screen.key_uv == KeyChannel.GREEN.nominal_uv
+    with pytest.raises(InvalidArgument) as info:
+        screen.thresholds(KeyParams())
+    assert info.value.field_name == "threshold_low"
+    assert "no green screen along the frame's edges" in info.value.message
+    assert screen.thresholds(KeyParams(5.0, 40.0)) == (5.0, 40.0)
+
+
+def test_one_given_threshold_must_fit_the_automatic_other() -> None:
+    screen = estimate_screen(framed((40, 200, 60)))
+    assert screen.strength is not None
+    with pytest.raises(InvalidArgument) as info:
+        screen.thresholds(KeyParams(low=AUTO_HIGH * screen.strength + 1))
+    assert info.value.field_name == "threshold_low" and "set both or neither" in info.value.message
+
+
+def test_nominal_key_colours_point_the_right_way() -> None:
+    gu, gv = KeyChannel.GREEN.nominal_uv
+    bu, bv = KeyChannel.BLUE.nominal_uv
+    assert gu < 0 and gv < 0  # green: below grey in both U and V
+    assert bu > 0 and abs(bv) < bu  # blue: mostly +U
 
 
 def test_border_pixels_cover_exactly_the_band() -> None:
@@ -56,9 +117,6 @@ def test_border_pixels_cover_exactly_the_band() -> None:
     assert (px == 255).all()
 
 
-def test_key_channel_one_hot() -> None:
-    assert KeyChannel.GREEN.one_hot == (0.0, 1.0, 0.0)
-    assert KeyChannel.BLUE.one_hot == (0.0, 0.0, 1.0)
 
 
 # composite ------------------------------------------------------------------------------
@@ -143,17 +201,14 @@ def test_fit_background_shape_for_any_sizes(ih: int, iw: int, h: int, w: int) ->
 # KeyParams ------------------------------------------------------------------------------
 
 
-def test_zero_means_defaults() -> None:
+def test_zero_means_automatic_thresholds_and_the_default_spill() -> None:
     params = KeyParams.from_request(0, 0, 0)
-    assert (params.low, params.high, params.spill) == (20.0, 100.0, 0.8)
+    assert (params.low, params.high, params.spill) == (None, None, 0.8)
 
 
-def test_explicit_values_are_kept_and_rowed() -> None:
+def test_explicit_values_are_kept() -> None:
     params = KeyParams.from_request(5, 60, 0.3)
     assert (params.low, params.high, params.spill) == (5, 60, 0.3)
-    row = params.row(KeyChannel.BLUE)
-    assert row.dtype == np.float32
-    assert np.allclose(row, [0, 0, 1, 5, 60, 0.3])
 
 
 @pytest.mark.parametrize(("low", "high", "spill", "field"), [
@@ -163,7 +218,7 @@ def test_explicit_values_are_kept_and_rowed() -> None:
     (50, 40, 0, "threshold_high"),
     (50, 50, 0, "threshold_high"),
     (0, 256, 0, "threshold_high"),
-    (120, 0, 0, "threshold_high"),  # default high (100) is below the given low
+    (0, -5, 0, "threshold_high"),
     (0, 0, 1.5, "spill_suppression"),
     (0, 0, -0.1, "spill_suppression"),
     (float("nan"), 0, 0, "threshold_low"),
