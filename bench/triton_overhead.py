@@ -54,14 +54,14 @@ async def measure(settings: Settings, rounds: int, per_round: int) -> dict[str, 
         tensor = InferInput(name, list(array.shape), "UINT8" if array.dtype == np.uint8 else "FP32")
         tensor.set_data_from_numpy(array)
         triton_inputs.append(tensor)
-    outputs = [InferRequestedOutput("alpha"), InferRequestedOutput("despilled_key")]
+    outputs = [InferRequestedOutput("alpha"), InferRequestedOutput("despilled_chroma")]
     channel = grpc.aio.insecure_channel(settings.service_address("vision"),
                                         options=grpc_options(settings.grpc_max_message_bytes))
     probe = diagnostics_pb2_grpc.DiagnosticsServiceStub(channel)
     health = health_pb2_grpc.HealthStub(channel)
     request = diagnostics_pb2.ProbeModelRequest(
         model=MODEL, inputs=[numpy_to_tensor(n, a) for n, a in inputs.items()],
-        outputs=["alpha", "despilled_key"])
+        outputs=["alpha", "despilled_chroma"])
 
     async def grpc_floor() -> None:
         await health.Check(health_pb2.HealthCheckRequest(service=""), timeout=5)
