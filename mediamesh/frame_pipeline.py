@@ -10,7 +10,7 @@ from mediamesh import media
 from mediamesh.media_inputs import decode_chunk
 
 R = TypeVar("R")
-F = TypeVar("F", media.VideoFrame, media.YuvFrame)
+F = media.DecodedFrame
 
 
 async def pipelined(frames: Iterator[F], chunk_frames: int,

@@ -6,14 +6,13 @@ import asyncio
 import itertools
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TypeVar
 
 import numpy as np
 
 from mediamesh import media
 from mediamesh.errors import InvalidArgument, MediaTooLong, MediaUndecodable, MediaUnusable
 
-F = TypeVar("F", media.VideoFrame, media.YuvFrame)
+F = media.DecodedFrame
 
 
 async def probe_picture(path: Path, field_name: str) -> media.MediaInfo:

@@ -20,9 +20,10 @@ from mediamesh.media.errors import (
     MediaTooLargeError,
 )
 from mediamesh.media.image import encode_image, read_image, write_image
-from mediamesh.media.probe import MediaInfo, check_limits, probe
 from mediamesh.media.planes import YuvPlanes
+from mediamesh.media.probe import MediaInfo, check_limits, probe
 from mediamesh.media.video import (
+    DecodedFrame,
     VideoFrame,
     VideoWriter,
     YuvFrame,
@@ -32,6 +33,7 @@ from mediamesh.media.video import (
 )
 
 __all__ = [
+    "DecodedFrame",
     "MediaDecodeError",
     "MediaEncodeError",
     "MediaError",

@@ -63,7 +63,7 @@ class YuvPlanes:
         width, height = width or self.width, height or self.height
         frame = av.VideoFrame(width, height, PIXEL_FORMAT)
         for plane, data in zip(frame.planes, (self.y, self.u, self.v), strict=True):
-            target = np.frombuffer(plane, dtype=np.uint8).reshape(plane.height, plane.line_size)
+            target = _rows(plane)
             h, w = data.shape
             target[:h, :w] = data
             if plane.width > w:
@@ -79,6 +79,10 @@ class YuvPlanes:
         return np.ascontiguousarray(rgb[:self.height, :self.width])
 
 
+def _rows(plane: av.video.plane.VideoPlane) -> np.ndarray:
+    """The plane's buffer as (height, line_size) rows, padding included, without a copy."""
+    return np.frombuffer(plane, dtype=np.uint8).reshape(plane.height, plane.line_size)
+
+
 def _plane_array(plane: av.video.plane.VideoPlane) -> np.ndarray:
-    rows = np.frombuffer(plane, dtype=np.uint8).reshape(plane.height, plane.line_size)
-    return np.ascontiguousarray(rows[:, :plane.width])
+    return np.ascontiguousarray(_rows(plane)[:, :plane.width])

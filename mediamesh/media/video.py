@@ -96,8 +96,7 @@ def iter_frames(
     after each 1/fps tick; never duplicates frames). ``size`` is (width, height)
     in pixels for resizing.
     """
-    if start < 0 or (end is not None and end < start):
-        raise ValueError(f"need 0 <= start <= end (seconds), got start={start}, end={end}")
+    _check_span(start, end)
     if fps is not None and not fps > 0:
         raise ValueError(f"fps must be positive, got {fps}")
     if size is not None and min(size) <= 0:
@@ -114,8 +113,7 @@ def iter_yuv_frames(
 ) -> Iterator[YuvFrame]:
     """Like iter_frames (every frame, no resizing), as yuv420p planes: copied straight
     from the decoder when the video is yuv420p (most H.264 is), else converted."""
-    if start < 0 or (end is not None and end < start):
-        raise ValueError(f"need 0 <= start <= end (seconds), got start={start}, end={end}")
+    _check_span(start, end)
 
     def convert(index: int, time: float, frame: av.VideoFrame,
                 reformatter: VideoReformatter) -> YuvFrame:
@@ -124,7 +122,13 @@ def iter_yuv_frames(
     return _iter_frames(source, start, end, None, convert)
 
 
-F = TypeVar("F", VideoFrame, YuvFrame)
+#: Either kind of decoded frame, for code that passes frames along without looking inside.
+DecodedFrame = TypeVar("DecodedFrame", VideoFrame, YuvFrame)
+
+
+def _check_span(start: float, end: float | None) -> None:
+    if start < 0 or (end is not None and end < start):
+        raise ValueError(f"need 0 <= start <= end (seconds), got start={start}, end={end}")
 
 
 def _iter_frames(
@@ -132,8 +136,8 @@ def _iter_frames(
     start: float,
     end: float | None,
     step: float | None,
-    convert: Callable[[int, float, av.VideoFrame, VideoReformatter], F],
-) -> Iterator[F]:
+    convert: Callable[[int, float, av.VideoFrame, VideoReformatter], DecodedFrame],
+) -> Iterator[DecodedFrame]:
     """The generator behind iter_frames (split so bad arguments raise at call time).
 
     ``step`` is the subsampling interval in seconds (None keeps every frame).

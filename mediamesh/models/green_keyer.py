@@ -50,16 +50,24 @@ def key_params(key_uv: tuple[float, float], low: float, high: float,
     return np.array([*key_uv, low, high, spill], dtype=np.float32)
 
 
-def key_signal(chroma: np.ndarray, key_uv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(d, p) for chroma planes (..., 2, h, w) uint8 and a key offset (..., 2)."""
-    c = chroma.astype(np.float32) - np.float32(128.0)
+def unit_key(key_uv: np.ndarray) -> np.ndarray:
+    """The key direction k = key / |key| for key offsets (..., 2), float32."""
     k = key_uv.astype(np.float32)
-    k = k / np.sqrt((k * k).sum(-1, keepdims=True))
+    return k / np.sqrt((k * k).sum(-1, keepdims=True))
+
+
+def offset_signal(c: np.ndarray, key_uv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(d, p) for float chroma offsets from grey (..., 2, h, w) and a key offset (..., 2)."""
+    k = unit_key(key_uv)
     ku, kv = k[..., 0, None, None], k[..., 1, None, None]
     cu, cv = c[..., 0, :, :], c[..., 1, :, :]
     p = cu * ku + cv * kv
     q = np.abs(cv * ku - cu * kv)
     return p - np.float32(HUE_WEIGHT) * q, p
+
+
+def _as_u8(x: np.ndarray) -> np.ndarray:
+    return np.round(np.clip(x, 0.0, 255.0)).astype(np.uint8)
 
 
 def upsample2(plane: np.ndarray) -> np.ndarray:
@@ -81,18 +89,17 @@ def upsample2(plane: np.ndarray) -> np.ndarray:
 def key_reference(chroma: np.ndarray, params: np.ndarray
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The numpy definition of the graph: alpha, alpha_chroma, despilled_chroma."""
-    d, p = key_signal(chroma, params[:, 0:2])
+    c = chroma.astype(np.float32) - np.float32(128.0)
+    d, p = offset_signal(c, params[:, 0:2])
     low, high, spill = (params[:, i, None, None] for i in (2, 3, 4))
     ramp = np.clip((upsample2(d) - low) / (high - low), 0.0, 1.0)
     alpha = np.float32(1.0) - ramp
     n, h, w = d.shape
     block = alpha.reshape(n, h, 2, w, 2).mean(axis=(2, 4), dtype=np.float32)
-    k = params[:, 0:2] / np.sqrt((params[:, 0:2] ** 2).sum(-1, keepdims=True))
-    c = chroma.astype(np.float32) - np.float32(128.0)
+    k = unit_key(params[:, 0:2])
     despilled = c - (spill * np.maximum(p, 0.0))[:, None] * k[:, :, None, None]
-    as_u8 = lambda x: np.round(np.clip(x, 0.0, 255.0)).astype(np.uint8)  # noqa: E731
-    return (as_u8(alpha * 255.0)[:, None], as_u8(block * 255.0)[:, None],
-            as_u8(despilled + 128.0))
+    return (_as_u8(alpha * 255.0)[:, None], _as_u8(block * 255.0)[:, None],
+            _as_u8(despilled + 128.0))
 
 
 def _const(name: str, values: list[float] | list[int], dtype: int) -> onnx.NodeProto:

@@ -125,15 +125,18 @@ class GreenScreenKeyer:
                                composite(u, block, behind[1]), composite(v, block, behind[2]))
 
     def _backdrop(self, job: KeyJob, width: int, height: int) -> Backdrop:
-        """What goes behind the subject, as planes (or one Y, U, V colour) per frame."""
-        if job.background_video and job.mode is OutputMode.COMPOSITE:
+        """What goes behind the subject, as planes (or one Y, U, V colour) per frame; only
+        a composite has one."""
+        colour = media.YuvPlanes.of_colour(job.background_color or (0, 0, 0))
+        if job.mode is not OutputMode.COMPOSITE:
+            return lambda seconds: colour
+        if job.background_video:
             video = BackgroundVideo(*job.background_video, width, height)
             return lambda seconds: _planes_of(media.YuvPlanes.from_rgb(video.frame_at(seconds)))
         if job.background_image is not None:
             still = _planes_of(media.YuvPlanes.from_rgb(
                 fit_background(job.background_image, height, width)))
             return lambda seconds: still
-        colour = media.YuvPlanes.of_colour(job.background_color or (0, 0, 0))
         return lambda seconds: colour
 
     async def run(self, job: KeyJob, info: media.MediaInfo, output: StoredOutput,

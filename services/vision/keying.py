@@ -16,7 +16,7 @@ import numpy as np
 
 from mediamesh.errors import InvalidArgument
 from mediamesh.media.planes import YuvPlanes
-from mediamesh.models.green_keyer import key_params, key_signal
+from mediamesh.models.green_keyer import key_params, offset_signal
 
 #: Automatic thresholds, as fractions of the screen's own key signal: opaque below 10% of
 #: it, transparent from 80%. The screen's darker side sits within about 80% of its median
@@ -146,8 +146,7 @@ def estimate_screen(planes: YuvPlanes, channel: KeyChannel | None = None) -> Scr
     if len(screen) < MIN_SCREEN_SHARE * len(offsets):
         return ScreenEstimate(channel, channel.nominal_uv, None)
     key_uv = tuple(float(x) for x in np.median(screen, axis=0))
-    signal, _ = key_signal(screen.T[:, :, None].astype(np.float32) + 128.0,
-                           np.asarray(key_uv, dtype=np.float32))
+    signal, _ = offset_signal(screen.T[:, :, None], np.asarray(key_uv, dtype=np.float32))
     strength = float(np.median(signal))
     return ScreenEstimate(channel, (key_uv[0], key_uv[1]),
                           strength if strength >= MIN_SCREEN_SIGNAL else None)

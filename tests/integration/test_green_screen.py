@@ -11,9 +11,9 @@ from mediamesh import media
 from mediamesh.client import MeshClient
 from mediamesh.grpc_errors import error_info
 from mediamesh.models.green_keyer import key_reference
-from services.vision.keying import KeyParams, estimate_screen
 from mediamesh.synth import green_screen as synth
 from mediamesh.v1 import common_pb2, vision_pb2
+from services.vision.keying import KeyParams, estimate_screen
 from tests.integration.streams import collect
 
 W, H, FPS = 160, 96, 25.0

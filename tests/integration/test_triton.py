@@ -14,7 +14,6 @@ from mediamesh.mesh.ports import free_port_base
 from mediamesh.models.green_keyer import key_reference
 from mediamesh.v1 import diagnostics_pb2, diagnostics_pb2_grpc
 
-
 OUTPUTS = ["alpha", "alpha_chroma", "despilled_chroma"]
 
 

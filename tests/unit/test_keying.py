@@ -7,8 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mediamesh.errors import InvalidArgument, StatusCode
-from mediamesh.synth.green_screen import background_image, render_frame
 from mediamesh.media import YuvPlanes
+from mediamesh.synth.green_screen import background_image, render_frame
 from services.vision.keying import (
     AUTO_HIGH,
     AUTO_LOW,
