@@ -30,6 +30,10 @@ MIN_SCREEN_CHROMA = 12.0
 #: Below this key signal there is no usable screen to take the thresholds from.
 MIN_SCREEN_SIGNAL = 8.0
 MIN_SCREEN_SHARE = 0.05
+#: With no screen on the border (a close-up, a matte fed back in), thresholds come from a
+#: half-saturated screen of the nominal colour, so any video still keys as it used to
+#: with fixed defaults instead of failing.
+ASSUMED_SCREEN_SHARE = 0.5
 
 
 class KeyChannel(StrEnum):
@@ -85,7 +89,8 @@ class KeyParams:
 class ScreenEstimate:
     """The screen as the frame's border shows it: which channel, its chroma offset from
     grey (the key direction) and its median key signal (None when the border shows no
-    screen, so automatic thresholds cannot be had)."""
+    screen: automatic thresholds then assume a half-saturated screen of the nominal
+    colour)."""
 
     channel: KeyChannel
     key_uv: tuple[float, float]
@@ -93,19 +98,15 @@ class ScreenEstimate:
 
     def thresholds(self, params: KeyParams) -> tuple[float, float]:
         """(low, high): the request's, else fractions of the screen's strength."""
-        if (params.low is None or params.high is None) and self.strength is None:
-            raise InvalidArgument(
-                f"no {self.channel.value} screen along the frame's edges to set the key "
-                "thresholds from: set threshold_low and threshold_high (key signal 0-255), "
-                "or key_color if the screen is the other colour",
-                field_name="threshold_low" if params.low is None else "threshold_high")
-        low = params.low if params.low is not None else AUTO_LOW * (self.strength or 0.0)
-        high = params.high if params.high is not None else AUTO_HIGH * (self.strength or 0.0)
+        strength = self.strength if self.strength is not None else \
+            ASSUMED_SCREEN_SHARE * math.hypot(*self.channel.nominal_uv)
+        low = params.low if params.low is not None else AUTO_LOW * strength
+        high = params.high if params.high is not None else AUTO_HIGH * strength
         if low >= high:
             field = "threshold_high" if params.high is not None else "threshold_low"
             raise InvalidArgument(
                 f"threshold_low ({low:.1f}) must be below threshold_high ({high:.1f}); this "
-                f"screen's key signal is {self.strength or 0.0:.1f}, so set both or neither",
+                f"screen's key signal is {strength:.1f}, so set both or neither",
                 field_name=field)
         return low, high
 
@@ -155,8 +156,8 @@ def estimate_screen(planes: YuvPlanes, channel: KeyChannel | None = None) -> Scr
 def composite(foreground: np.ndarray, alpha: np.ndarray, background: np.ndarray) -> np.ndarray:
     """round((fg * a + bg * (255 - a)) / 255) in uint8; alpha (H, W, 1) uint8 with
     background (H, W, 3) or (3,), or one plane: all (H, W), background a plane or a value.
-    In uint16 (the sum tops out at 255 * 255) with the exact divide-by-255 of (x + 128 + ((x + 128) >> 8)) >> 8: 3x faster than float32 at 720p,
-    and the same bytes."""
+    In uint16 (the sum tops out at 255 * 255) with the exact divide-by-255 of
+    (x + 128 + ((x + 128) >> 8)) >> 8: 3x faster than float32 at 720p, and the same bytes."""
     a = alpha.astype(np.uint16)
     x = foreground.astype(np.uint16) * a
     x += np.asarray(background, dtype=np.uint16) * (255 - a)

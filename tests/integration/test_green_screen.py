@@ -59,16 +59,15 @@ async def test_image_inline_matches_the_reference_keyer(client: MeshClient,
     assert 0.05 < result.mean_alpha < 0.6  # a subject on a screen, not all one or the other
 
 
-async def test_a_picture_without_a_screen_asks_for_thresholds(client: MeshClient) -> None:
-    grey = np.full((48, 64, 3), 128, np.uint8)
+async def test_a_picture_without_a_screen_stays_opaque(client: MeshClient,
+                                                        media_root: Path) -> None:
+    grey = np.full((48, 64, 3), 128, np.uint8)  # no screen anywhere: nothing is keyed out
     request = vision_pb2.KeyGreenScreenRequest(
         input=common_pb2.MediaRef(inline_data=media.encode_image(grey, "png"), name="g.png"),
-        key_color=vision_pb2.KEY_COLOR_GREEN)
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await run(client, request)
-    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert "no green screen along the frame's edges" in caught.value.details()
-    assert error_info(caught.value)[0] == "INVALID_ARGUMENT_VALUE"
+        key_color=vision_pb2.KEY_COLOR_GREEN, output_mode=vision_pb2.KEY_OUTPUT_MODE_ALPHA_ONLY)
+    _, result = await run(client, request)
+    assert (media.read_image(media_root / result.output.uri) == 255).all()
+    assert result.mean_alpha == pytest.approx(1.0)
 
 
 async def test_video_composite_keeps_frames_audio_and_reports_progress(

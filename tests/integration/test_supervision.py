@@ -157,10 +157,13 @@ def test_status_without_a_mesh_says_how_to_start(tmp_path: Path) -> None:
 async def test_sigterm_drains_in_flight_jobs(mesh: Settings, client: MeshClient) -> None:
     from mediamesh.synth import green_screen as synth
 
+    # 10 s at 640x360: the keyer keys chroma planes at a few hundred frames a second, so a
+    # shorter clip can finish before its first progress report and nothing is in flight
+    frames = 250
     clip = mesh.media_root / "tests" / "drain.mp4"
     clip.parent.mkdir(parents=True, exist_ok=True)
-    with media.VideoWriter(clip, 320, 180, 25.0) as writer:
-        for f in synth.render_clip(75, 25.0, 320, 180):
+    with media.VideoWriter(clip, 640, 360, 25.0) as writer:
+        for f in synth.render_clip(frames, 25.0, 640, 360):
             writer.write(f.rgb)
     request = vision_pb2.KeyGreenScreenRequest(input=common_pb2.MediaRef(uri="tests/drain.mp4"))
     stream = client.vision.KeyGreenScreen(request, timeout=120)
@@ -174,6 +177,6 @@ async def test_sigterm_drains_in_flight_jobs(mesh: Settings, client: MeshClient)
     while (event := await stream.read()) is not grpc.aio.EOF:
         if event.WhichOneof("event") == "result":
             result = event.result
-    assert result is not None and result.frames == 75  # the in-flight job finished
+    assert result is not None and result.frames == frames  # the in-flight job finished
     wait_for(lambda: pid_of(mesh, "vision") not in (0, before), 30, "vision to come back")
     wait_for(lambda: all_healthy(mesh), 30, "the mesh to be healthy again")

@@ -10,6 +10,7 @@ from mediamesh.errors import InvalidArgument, StatusCode
 from mediamesh.media import YuvPlanes
 from mediamesh.synth.green_screen import background_image, render_frame
 from services.vision.keying import (
+    ASSUMED_SCREEN_SHARE,
     AUTO_HIGH,
     AUTO_LOW,
     KeyChannel,
@@ -82,14 +83,13 @@ def test_a_dimmer_screen_gets_lower_thresholds() -> None:
     assert dim.thresholds(KeyParams())[1] < bright.thresholds(KeyParams())[1]
 
 
-def test_no_screen_in_the_border_needs_explicit_thresholds() -> None:
+def test_no_screen_in_the_border_assumes_a_half_saturated_nominal_screen() -> None:
     grey = YuvPlanes.from_rgb(np.full((40, 40, 3), 128, np.uint8))
     screen = estimate_screen(grey, KeyChannel.GREEN)
     assert screen.strength is None and screen.key_uv == KeyChannel.GREEN.nominal_uv
-    with pytest.raises(InvalidArgument) as info:
-        screen.thresholds(KeyParams())
-    assert info.value.field_name == "threshold_low"
-    assert "no green screen along the frame's edges" in info.value.message
+    assumed = ASSUMED_SCREEN_SHARE * float(np.hypot(*KeyChannel.GREEN.nominal_uv))
+    assert screen.thresholds(KeyParams()) == pytest.approx((AUTO_LOW * assumed,
+                                                            AUTO_HIGH * assumed))
     assert screen.thresholds(KeyParams(5.0, 40.0)) == (5.0, 40.0)
 
 
