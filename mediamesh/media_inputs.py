@@ -2,7 +2,6 @@
 the request field."""
 from __future__ import annotations
 
-import asyncio
 import itertools
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +10,7 @@ import numpy as np
 
 from mediamesh import media
 from mediamesh.errors import InvalidArgument, MediaTooLong, MediaUndecodable, MediaUnusable
+from mediamesh.worker_threads import run_in_thread
 
 F = media.DecodedFrame
 
@@ -18,7 +18,7 @@ F = media.DecodedFrame
 async def probe_picture(path: Path, field_name: str) -> media.MediaInfo:
     """Headers of an image or video input; INVALID_ARGUMENT when it has no picture."""
     try:
-        info = await asyncio.to_thread(media.probe, path)
+        info = await run_in_thread(media.probe, path)
     except media.MediaError as exc:
         raise MediaUndecodable(f"{field_name}: {exc}", field_name=field_name) from exc
     if not info.has_video or not info.width:
@@ -40,7 +40,7 @@ async def probe_audio(path: Path, field_name: str, *, label: str | None = None,
     e.g. "songs[2] (b.mp3)", so a person knows which input to fix."""
     who = label or field_name
     try:
-        info = await asyncio.to_thread(media.probe, path)
+        info = await run_in_thread(media.probe, path)
     except media.MediaError as exc:
         raise MediaUndecodable(f"{who} cannot be decoded: {exc}", field_name=field_name) from exc
     if not info.has_audio:
@@ -61,7 +61,7 @@ async def decode_audio_input(path: Path, field_name: str, rate: int, *, mono: bo
                              label: str | None = None) -> np.ndarray:
     """Decoded samples; a file that fails mid-stream is INVALID_ARGUMENT naming the input."""
     try:
-        return await asyncio.to_thread(media.decode_audio, path, rate, mono, start, duration)
+        return await run_in_thread(media.decode_audio, path, rate, mono, start, duration)
     except media.MediaError as exc:
         raise MediaUndecodable(f"{label or field_name} cannot be decoded: {exc}",
                                field_name=field_name) from exc
@@ -89,7 +89,7 @@ async def decode_chunk(frames: Iterator[F], size: int, field_name: str = "video"
     """The next `size` frames (fewer at the end), decoded in a worker thread; a stream that
     breaks mid-way is INVALID_ARGUMENT naming the input."""
     try:
-        return await asyncio.to_thread(lambda: list(itertools.islice(frames, size)))
+        return await run_in_thread(lambda: list(itertools.islice(frames, size)))
     except media.MediaError as exc:
         raise MediaUndecodable(f"{field_name} cannot be decoded: {exc}",
                                field_name=field_name) from exc

@@ -348,6 +348,12 @@ class VideoWriter:
             discard(self._container, self.path)
             raise
 
+    def abort(self) -> None:
+        """Give up on the file: close without flushing the encoders and delete it, so no
+        partial output is mistaken for a result. Safe after close (the file goes too)."""
+        self._closed = True
+        discard(self._container, self.path)
+
     def __enter__(self) -> Self:
         return self
 

@@ -21,6 +21,7 @@ from mediamesh.errors import InvalidArgument, MediaUnusable, MeshError, ModelNot
 from mediamesh.inference import TritonClient
 from mediamesh.models import beat_tcn, madmom_frontend, madmom_pack
 from mediamesh.v1 import audio_pb2
+from mediamesh.worker_threads import run_in_thread
 
 MODEL = "beat_tcn"
 CONTEXT = beat_tcn.RECEPTIVE_HALF + 1
@@ -160,7 +161,7 @@ async def analyze(triton: TritonClient, mono: np.ndarray, options: RhythmOptions
                   ) -> audio_pb2.AnalyzeRhythmResponse:
     """The whole pipeline on decoded mono samples at `spectral.RATE` (pass the spectrogram
     when the caller has it: chorus detection shares it)."""
-    features = await asyncio.to_thread(spectral.features, mono, spectrum)
+    features = await run_in_thread(spectral.features, mono, spectrum)
     acts = await activations(triton, features)
     return await decode(acts, options, offset, duration, MODEL)
 
@@ -168,7 +169,7 @@ async def analyze(triton: TritonClient, mono: np.ndarray, options: RhythmOptions
 async def analyze_madmom(triton: TritonClient, mono: np.ndarray, options: RhythmOptions,
                          offset: float, duration: float) -> audio_pb2.AnalyzeRhythmResponse:
     """The pipeline with the madmom pack, on mono samples at `madmom_frontend.RATE`."""
-    features = await asyncio.to_thread(madmom_frontend.features, mono)
+    features = await run_in_thread(madmom_frontend.features, mono)
     acts = await madmom_activations(triton, features)
     return await decode(acts, options, offset, duration, MADMOM)
 
@@ -176,7 +177,7 @@ async def analyze_madmom(triton: TritonClient, mono: np.ndarray, options: Rhythm
 async def decode(acts: np.ndarray, options: RhythmOptions, offset: float, duration: float,
                  model: str) -> audio_pb2.AnalyzeRhythmResponse:
     cfg = beat_decoder.DecoderConfig(min_bpm=options.min_bpm, max_bpm=options.max_bpm)
-    estimate = await asyncio.to_thread(beat_decoder.decode, acts, options.meters, cfg)
+    estimate = await run_in_thread(beat_decoder.decode, acts, options.meters, cfg)
     if len(estimate.beats) < 4:
         raise MediaUnusable("no steady beat found in the audio (fewer than 4 beats): it may "
                             "be speech, ambience or free-time music", field_name="audio")

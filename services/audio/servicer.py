@@ -2,8 +2,6 @@
 the algorithms live in their own modules (rhythm, chorus, mediamesh.audio.loudness)."""
 from __future__ import annotations
 
-import asyncio
-
 import grpc
 import numpy as np
 
@@ -14,6 +12,7 @@ from mediamesh.media_inputs import decode_audio_input, probe_audio
 from mediamesh.protocol import time_range
 from mediamesh.service_runtime import ServiceContext
 from mediamesh.v1 import audio_pb2, audio_pb2_grpc, common_pb2
+from mediamesh.worker_threads import run_in_thread
 from services.audio import chorus, rhythm, speech
 from services.audio.bars import FrameFeatures
 from services.audio.frame_cache import FrameCache, file_digest
@@ -52,7 +51,7 @@ class AudioServicer(audio_pb2_grpc.AudioServiceServicer):
     async def _frames(self, spectrum: np.ndarray, digest: str) -> FrameFeatures:
         """The song's FrameFeatures, kept under `digest` (the whole file's) for a
         DetectChorus that follows."""
-        frames = await asyncio.to_thread(FrameFeatures.of, spectrum)
+        frames = await run_in_thread(FrameFeatures.of, spectrum)
         self.frames.put(digest, frames)
         return frames
 
@@ -68,7 +67,7 @@ class AudioServicer(audio_pb2_grpc.AudioServiceServicer):
             samples = await decode_audio_input(path, "audio", ANALYSIS_RATE, mono=False)
         if samples.ndim == 1:
             samples = samples[None]
-        return await asyncio.to_thread(_measure, samples, sections)
+        return await run_in_thread(_measure, samples, sections)
 
 
     async def AnalyzeRhythm(self, request: audio_pb2.AnalyzeRhythmRequest,  # noqa: N802
@@ -86,7 +85,7 @@ class AudioServicer(audio_pb2_grpc.AudioServiceServicer):
                                      max_seconds=self.ctx.settings.max_song_seconds)
             span = None if end is None else end - start
             mono = await decode_audio_input(path, "audio", rate, start=start, duration=span)
-            digest = await asyncio.to_thread(file_digest, path) if whole and not madmom \
+            digest = await run_in_thread(file_digest, path) if whole and not madmom \
                 else None
         rhythm.check_audible(mono, "audio", rate)
         duration = info.duration or len(mono) / rate
@@ -94,7 +93,7 @@ class AudioServicer(audio_pb2_grpc.AudioServiceServicer):
             reply = await rhythm.analyze_madmom(self.ctx.triton, mono, options, start,
                                                 duration)
         else:
-            spectrum = await asyncio.to_thread(spectral.spectrogram, mono)
+            spectrum = await run_in_thread(spectral.spectrogram, mono)
             if digest is not None:  # a whole song: its chorus request may follow
                 await self._frames(spectrum, digest)
             reply = await rhythm.analyze(self.ctx.triton, mono, options, start, duration,
@@ -119,7 +118,7 @@ class AudioServicer(audio_pb2_grpc.AudioServiceServicer):
             grid = None  # too few beats to build bars on: track the song here
         frames, grid, duration = await self._chorus_inputs(request.audio, grid)
         positions = np.array([b.position_in_bar for b in grid.beat_positions], np.int64)
-        analysis = await asyncio.to_thread(
+        analysis = await run_in_thread(
             chorus.detect, frames, np.array(grid.beats), positions, grid.beats_per_bar or 4,
             min_duration=lo, max_duration=hi, max_alternatives=request.max_alternatives)
         reply = chorus.to_response(analysis)
@@ -136,13 +135,13 @@ class AudioServicer(audio_pb2_grpc.AudioServiceServicer):
         async with self.ctx.store.local_file(audio, "audio") as path:
             info = await probe_audio(path, "audio", min_seconds=rhythm.MIN_SECONDS,
                                      max_seconds=self.ctx.settings.max_song_seconds)
-            digest = await asyncio.to_thread(file_digest, path)
+            digest = await run_in_thread(file_digest, path)
             cached = self.frames.get(digest)  # its song passed check_audible to get there
             if cached is not None and grid is not None:
                 return cached, grid, info.duration or (len(cached) - 1) / spectral.FPS
             mono = await decode_audio_input(path, "audio", spectral.RATE)
         rhythm.check_audible(mono, "audio")
-        spectrum = await asyncio.to_thread(spectral.spectrogram, mono)
+        spectrum = await run_in_thread(spectral.spectrogram, mono)
         frames = await self._frames(spectrum, digest)
         duration = info.duration or len(mono) / spectral.RATE
         if grid is None:

@@ -5,7 +5,6 @@ the most while keeping motion readable) until the file fits, or failing clearly.
 """
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from enum import StrEnum
@@ -13,6 +12,7 @@ from pathlib import Path
 
 from mediamesh import media
 from mediamesh.errors import InvalidArgument, MeshError, StatusCode
+from mediamesh.worker_threads import run_in_thread
 
 DEFAULT_WIDTH = 320
 DEFAULT_FPS = 10.0
@@ -104,7 +104,7 @@ async def render_preview(source: Path, target: Path, info: media.MediaInfo,
     smallest = 0
     for attempt, (scale, rate) in enumerate(steps, start=1):
         yield PreviewProgress(attempt - 1, len(steps))
-        result = await asyncio.to_thread(render_once, source, target, spec, int(info.width or 0),
+        result = await run_in_thread(render_once, source, target, spec, int(info.width or 0),
                                          int(info.height or 0), scale, rate)
         smallest = result.size_bytes
         if not spec.max_bytes or result.size_bytes <= spec.max_bytes:

@@ -6,7 +6,6 @@ off the event loop and reports progress between them.
 """
 from __future__ import annotations
 
-import asyncio
 import json
 import math
 from collections.abc import AsyncIterator, Sequence
@@ -18,6 +17,7 @@ import numpy as np
 from mediamesh.audio import loudness
 from mediamesh.audio.mixing import Clip, Fade, render_clips
 from mediamesh.audio.stretch import TimeMap, stretch
+from mediamesh.worker_threads import run_in_thread
 from services.compose.audio_io import WrittenAudio, write_mastered
 from services.compose.medley import MedleyPlan, PartPlan
 
@@ -141,15 +141,15 @@ async def render_medley(plan: MedleyPlan, songs: Sequence[SongAudio], rate: int,
     for k, part in enumerate(plan.parts):
         yield MedleyProgress(k, total, "stretch", f"warping {part.title} to {plan.bpm:.1f} BPM"
                              if part.time_map is not None else f"cutting {part.title}")
-        rendered = await asyncio.to_thread(render_part, part, songs[part.song_index], rate)
+        rendered = await run_in_thread(render_part, part, songs[part.song_index], rate)
         audio.append(rendered)
-        levels.append(await asyncio.to_thread(part_level, part, rendered, rate, target_lufs))
+        levels.append(await run_in_thread(part_level, part, rendered, rate, target_lufs))
     yield MedleyProgress(count, total, "mix", "crossfading")
     channels = songs[0].samples.shape[0]
-    mix = await asyncio.to_thread(mix_parts, plan, audio, levels, rate, channels)
+    mix = await run_in_thread(mix_parts, plan, audio, levels, rate, channels)
     del audio
     yield MedleyProgress(count + 1, total, "encode", "mastering and encoding")
-    written = await asyncio.to_thread(write_mastered, output, mix, rate, target_lufs,
+    written = await run_in_thread(write_mastered, output, mix, rate, target_lufs,
                                       ceiling_dbtp)
     sheet = cue_sheet(plan, levels, written, output_uri, rate)
     cue_path.write_text(json.dumps(sheet, indent=1))
@@ -157,6 +157,6 @@ async def render_medley(plan: MedleyPlan, songs: Sequence[SongAudio], rate: int,
         yield MedleyProgress(count + 2, total, "plot", "drawing the plot")
         from services.compose.medley_plot import write_plot  # matplotlib only when asked
 
-        await asyncio.to_thread(write_plot, plot_path, mix, rate, plan)
+        await run_in_thread(write_plot, plot_path, mix, rate, plan)
     yield MedleyProgress(total, total, "done", "")
     yield MedleyResult(written, levels, sheet, plot_path)

@@ -2,7 +2,6 @@
 UNIMPLEMENTED (the generated base class, mapped by the shared interceptor) until issue 9."""
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable, Sequence
 
@@ -16,6 +15,7 @@ from mediamesh.protocol import media_ref, mime_for, progress, time_range
 from mediamesh.service_runtime import ServiceContext
 from mediamesh.storage import StoredOutput
 from mediamesh.v1 import common_pb2, compose_pb2, compose_pb2_grpc
+from mediamesh.worker_threads import run_in_thread
 from services.compose.animated_preview import (
     AnimatedFormat,
     PreviewResult,
@@ -94,16 +94,16 @@ class ComposeServicer(compose_pb2_grpc.ComposeServiceServicer):
                                       clip.label, spec.rate, spec.channels,
                                       self.ctx.settings.max_song_seconds)
             check_clip(clip, source.shape[-1] / spec.rate)
-            audio.append(await asyncio.to_thread(clip_samples, clip, source, spec.rate))
+            audio.append(await run_in_thread(clip_samples, clip, source, spec.rate))
         yield compose_pb2.MixAudioEvent(progress=progress(len(audio), total, "mix"))
-        mix = await asyncio.to_thread(mix_clips, spec.clips, audio, spec.rate, spec.channels)
+        mix = await run_in_thread(mix_clips, spec.clips, audio, spec.rate, spec.channels)
         del audio
         output = await self.ctx.store.output_path(request.output.uri, spec.container,
                                                   overwrite=request.output.overwrite)
         async with _kept_on_success([output]) as finish:
             yield compose_pb2.MixAudioEvent(progress=progress(
                 len(spec.clips) + 1, total, "encode", "mastering and encoding"))
-            written = await asyncio.to_thread(write_mastered, output.path, mix, spec.rate,
+            written = await run_in_thread(write_mastered, output.path, mix, spec.rate,
                                               spec.target_lufs, spec.ceiling_dbtp)
             await self.ctx.store.publish(output)
             finish()
@@ -132,7 +132,7 @@ class ComposeServicer(compose_pb2_grpc.ComposeServiceServicer):
             inputs.append(planned)
             del samples
         try:
-            plan = await asyncio.to_thread(plan_medley, inputs, spec.options)
+            plan = await run_in_thread(plan_medley, inputs, spec.options)
         except PlanError as exc:
             raise InvalidArgument(str(exc), field_name=exc.field_name) from exc
         store = self.ctx.store

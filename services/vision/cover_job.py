@@ -32,6 +32,7 @@ from mediamesh.errors import InvalidArgument, MediaUndecodable
 from mediamesh.frame_pipeline import pipelined
 from mediamesh.inference import TritonClient
 from mediamesh.storage import StoredOutput
+from mediamesh.worker_threads import run_in_thread
 from services.compose.animated_preview import (
     AnimatedFormat,
     PreviewProgress,
@@ -237,10 +238,10 @@ class CoverSelector:
             steps = len(picked) + (1 if job.animated else 0)
             for i, index in enumerate(picked):
                 output = candidate_outputs(i)
-                frame = await asyncio.to_thread(_full_frame, job.source, samples.times[index],
+                frame = await run_in_thread(_full_frame, job.source, samples.times[index],
                                                 fps)
                 written.append(output)
-                await asyncio.to_thread(media.write_image, output.path, frame,
+                await run_in_thread(media.write_image, output.path, frame,
                                         CANDIDATE_QUALITY)
                 candidates.append(Candidate(samples.times[index], output, scores[index],
                                             shot_of[index]))
@@ -258,7 +259,7 @@ class CoverSelector:
             plan = None
             if job.summary_duration is not None:
                 totals = [s.total for s in scores]
-                plan = await asyncio.to_thread(
+                plan = await run_in_thread(
                     cover_scoring.summary_plan, highlight_shots(shots, shot_of, totals, info),
                     samples.times, totals, job.summary_duration, frame_rate=fps)
         except BaseException:
@@ -289,7 +290,7 @@ class CoverSelector:
         """Faces (Triton) and measures (a worker thread) of a chunk, at the same time."""
         faces, measures = await asyncio.gather(
             self.face_detector.detect(np.stack([f.rgb for f in chunk])),
-            asyncio.to_thread(lambda: [cover_scoring.frame_measures(f.rgb) for f in chunk]))
+            run_in_thread(lambda: [cover_scoring.frame_measures(f.rgb) for f in chunk]))
         return [[FaceBox(*face.box, face.score) for face in found] for found in faces], measures
 
     @staticmethod

@@ -4,12 +4,11 @@ is shrunk with its aspect kept (area average: no aliasing on a 720p frame) and c
 black, and the boxes come back normalised to the frame itself."""
 from __future__ import annotations
 
-import asyncio
-
 import numpy as np
 
 from mediamesh.inference import TritonClient
 from mediamesh.models.face_detection import SIZE, Face, decode_faces
+from mediamesh.worker_threads import run_in_thread
 from services.vision.matting import resize_area
 
 MODEL = "face_detection"
@@ -38,7 +37,7 @@ class FaceDetector:
         """Per frame, its faces (best first), boxes normalised to the frame."""
         if not len(frames):
             return []
-        square, padding = await asyncio.to_thread(letterboxed, frames)
+        square, padding = await run_in_thread(letterboxed, frames)
         out = await self.triton.infer(MODEL, {"image": square}, ["regressors", "scores"])
         return [decode_faces(r, s, min_score=self.min_score, padding=padding)
                 for r, s in zip(out["regressors"], out["scores"], strict=True)]

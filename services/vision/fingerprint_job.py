@@ -9,7 +9,6 @@ take 30 MB (float16) until they are pooled.
 """
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from mediamesh.errors import InvalidArgument
 from mediamesh.frame_pipeline import pipelined
 from mediamesh.inference import TritonClient
 from mediamesh.models.frame_hash import SIZE
+from mediamesh.worker_threads import run_in_thread
 from services.vision.fingerprint import Samples, analysis_fps, pool_samples
 
 MODEL = "frame_hash"
@@ -96,7 +96,7 @@ class Fingerprinter:
                                   field_name="video")
         yield FingerprintProgress(len(times), len(times))
         duration = float(max(info.duration, times[-1]))
-        samples = await asyncio.to_thread(
+        samples = await run_in_thread(
             pool_samples, np.asarray(times), np.concatenate([p[0] for p in parts]),
             np.concatenate([p[1] for p in parts]), job.sample_fps, duration)
         yield FingerprintOutcome(samples, duration)

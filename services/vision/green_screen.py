@@ -5,7 +5,6 @@ Triton request per chunk), so memory stays bounded for long inputs. Audio is kep
 """
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -17,6 +16,7 @@ from mediamesh import media
 from mediamesh.inference import TritonClient
 from mediamesh.media_inputs import is_still_image
 from mediamesh.storage import StoredOutput
+from mediamesh.worker_threads import run_in_thread
 from services.vision.backgrounds import BackgroundVideo
 from services.vision.keying import (
     KeyChannel,
@@ -149,7 +149,7 @@ class GreenScreenKeyer:
 
     async def _run_still(self, job: KeyJob, output: StoredOutput,
                          preview: StoredOutput) -> KeyOutcome:
-        image = await asyncio.to_thread(media.read_image, job.source)
+        image = await run_in_thread(media.read_image, job.source)
         planes = media.YuvPlanes.from_rgb(image)
         screen = estimate_screen(planes, job.key_channel)
         keyed = await self.key_planes([planes], screen.row(job.params))
@@ -158,11 +158,11 @@ class GreenScreenKeyer:
         if job.mode is OutputMode.ALPHA_ONLY:
             picture: Picture = np.repeat(alpha[..., None], 3, -1)
         else:
-            picture = await asyncio.to_thread(self._render, job, planes, keyed, 0, backdrop,
+            picture = await run_in_thread(self._render, job, planes, keyed, 0, backdrop,
                                               0.0)
         rgb = picture.to_rgb() if isinstance(picture, media.YuvPlanes) else picture
-        await asyncio.to_thread(media.write_image, output.path, rgb)
-        await asyncio.to_thread(media.write_image, preview.path, np.repeat(alpha[..., None], 3, -1))
+        await run_in_thread(media.write_image, output.path, rgb)
+        await run_in_thread(media.write_image, preview.path, np.repeat(alpha[..., None], 3, -1))
         return KeyOutcome(output, preview, 1, 0.0, screen.channel, float(alpha.mean() / 255.0))
 
     async def _run_video(self, job: KeyJob, info: media.MediaInfo, output: StoredOutput,

@@ -16,7 +16,6 @@ the alpha, as the contract asks: "foreground + alpha if the container carries al
 """
 from __future__ import annotations
 
-import asyncio
 import math
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ from mediamesh.errors import InvalidArgument
 from mediamesh.inference import TritonClient
 from mediamesh.media_inputs import is_still_image
 from mediamesh.storage import StoredOutput
+from mediamesh.worker_threads import run_in_thread
 from services.vision.backgrounds import BackgroundVideo
 from services.vision.keying import composite, fit_background
 from services.vision.matting import (
@@ -195,7 +195,7 @@ class PortraitSegmenter:
     async def probabilities(self, frames: np.ndarray) -> np.ndarray:
         """Person probability float32 (N, 144, 256) of uint8 frames (N, H, W, 3), from
         Triton (the downscale to the model's input runs in a worker thread)."""
-        small = await asyncio.to_thread(model_input, frames)
+        small = await run_in_thread(model_input, frames)
         out = await self.triton.infer(MODEL, {"image": small}, ["mask"])
         return out["mask"][..., 0]
 
@@ -205,12 +205,12 @@ class PortraitSegmenter:
     async def run(self, job: PortraitJob, info: media.MediaInfo, output: StoredOutput
                   ) -> AsyncIterator[PortraitProgress | PortraitOutcome]:
         if is_still_image(info):
-            frame = await asyncio.to_thread(media.read_image, job.source)
+            frame = await run_in_thread(media.read_image, job.source)
             probability = (await self.probabilities(frame[None]))[0]
             renderer = _Renderer(job, frame.shape[1], frame.shape[0])
-            picture = await asyncio.to_thread(renderer.render, frame, probability, 0.0, True)
+            picture = await run_in_thread(renderer.render, frame, probability, 0.0, True)
             try:
-                await asyncio.to_thread(media.write_image, output.path, picture)
+                await run_in_thread(media.write_image, output.path, picture)
             except BaseException:
                 output.path.unlink(missing_ok=True)
                 raise

@@ -28,6 +28,7 @@ from mediamesh.frame_pipeline import pipelined
 from mediamesh.inference import TritonClient
 from mediamesh.models.face_detection import Face
 from mediamesh.storage import StoredOutput
+from mediamesh.worker_threads import run_in_thread
 from services.vision.faces import FaceDetector
 from services.vision.matting import gaussian_blur
 from services.vision.portrait import PortraitSegmenter
@@ -299,7 +300,7 @@ class Reframer:
         size = (ANALYSIS_WIDTH, max(2, round(ANALYSIS_WIDTH * src_h / src_w / 2) * 2))
         frames = media.iter_frames(job.source, fps=SAMPLE_FPS, size=size)
         async for chunk, (faces, people) in pipelined(frames, SAMPLE_CHUNK, self._signals):
-            samples += await asyncio.to_thread(
+            samples += await run_in_thread(
                 lambda: [sample_of(f.time, f.rgb, fs, p, options)
                          for f, fs, p in zip(chunk, faces, people, strict=True)])
             yield ReframeProgress("signals", len(samples), max(expected, len(samples)))
@@ -308,7 +309,7 @@ class Reframer:
                             forced_mode=options.forced_mode)
         shots = [(start, end, [s for s in samples if start <= s.time < end])
                  for start, end in bounds or [(0.0, info.duration)]]
-        plans = await asyncio.to_thread(plan_video, shots, src_w, src_h, crop_w, crop_h, params)
+        plans = await run_in_thread(plan_video, shots, src_w, src_h, crop_w, crop_h, params)
         starts = [p.start for p in plans]
 
         def render(chunk: list[media.VideoFrame], _: None) -> list[np.ndarray]:

@@ -9,7 +9,6 @@ search, and `regions.obscure` hides them (Gaussian or mosaic).
 """
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ from mediamesh.media_inputs import is_still_image
 from mediamesh.models.edge_features import HEIGHT as EDGE_HEIGHT
 from mediamesh.models.edge_features import WIDTH as EDGE_WIDTH
 from mediamesh.storage import StoredOutput
+from mediamesh.worker_threads import run_in_thread
 from services.vision.logos import FoundLogo, LogoParams, find_logos
 from services.vision.regions import Region, Style, boxes_at, obscure
 from services.vision.video_output import (
@@ -115,7 +115,7 @@ class RegionBlurrer:
             if isinstance(item, BlurProgress):
                 yield item
             else:
-                yield await asyncio.to_thread(find_logos, item.times, item.gradients,
+                yield await run_in_thread(find_logos, item.times, item.gradients,
                                               item.luma, item.duration, self.logo_params)
 
     async def run(self, job: BlurJob, info: media.MediaInfo, output: StoredOutput
@@ -129,10 +129,10 @@ class RegionBlurrer:
                     detected = item
         regions = [*job.regions, *(as_region(logo) for logo in detected)]
         if is_still_image(info):
-            picture = await asyncio.to_thread(media.read_image, job.source)
-            await asyncio.to_thread(self._obscure, picture, regions, 0.0, job)
+            picture = await run_in_thread(media.read_image, job.source)
+            await run_in_thread(self._obscure, picture, regions, 0.0, job)
             try:
-                await asyncio.to_thread(media.write_image, output.path, picture)
+                await run_in_thread(media.write_image, output.path, picture)
             except BaseException:
                 output.path.unlink(missing_ok=True)
                 raise

@@ -2,7 +2,6 @@
 UNIMPLEMENTED (the generated base class, mapped by the shared interceptor)."""
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import functools
 import math
@@ -21,6 +20,7 @@ from mediamesh.protocol import media_ref, mime_for, progress, time_range
 from mediamesh.service_runtime import ServiceContext
 from mediamesh.storage import MediaStore, StoredOutput
 from mediamesh.v1 import common_pb2, vision_pb2, vision_pb2_grpc
+from mediamesh.worker_threads import run_in_thread
 from services.compose.animated_preview import AnimatedFormat
 from services.vision import matting, portrait, reframe_job, region_blur, subtitle_job
 from services.vision.backgrounds import check_background_video, read_background_image
@@ -385,7 +385,7 @@ class VisionServicer(vision_pb2_grpc.VisionServiceServicer):
                             f"of {MAX_MATCH_PAIRS:,} sample pairs per request: send the "
                             "candidates in several requests", StatusCode.RESOURCE_EXHAUSTED,
                             "QUOTA_EXCEEDED", field_name="candidates")
-        matches = await asyncio.to_thread(_match_all, query, candidates, params)
+        matches = await run_in_thread(_match_all, query, candidates, params)
         return vision_pb2.MatchFingerprintsResponse(matches=[
             vision_pb2.Match(id=cid, score=a.score, offset=a.offset,
                              query_range=common_pb2.TimeRange(start=a.query_start,
@@ -438,7 +438,7 @@ async def _backgrounds(store: MediaStore, files: contextlib.AsyncExitStack,
     if request.HasField("background_image"):
         path = await files.enter_async_context(
             store.local_file(request.background_image, "background_image"))
-        image = await asyncio.to_thread(read_background_image, path)
+        image = await run_in_thread(read_background_image, path)
     if request.HasField("background_video"):
         path = await files.enter_async_context(
             store.local_file(request.background_video, "background_video"))

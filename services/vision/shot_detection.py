@@ -9,7 +9,6 @@ again at full size.
 """
 from __future__ import annotations
 
-import asyncio
 import bisect
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
@@ -24,6 +23,7 @@ from mediamesh.frame_pipeline import pipelined
 from mediamesh.inference import TritonClient
 from mediamesh.models.shot_features import HEIGHT, WIDTH
 from mediamesh.storage import StoredOutput
+from mediamesh.worker_threads import run_in_thread
 from services.vision.shots import FrameFeatures, Shot, ShotParams, detect_shots
 
 MODEL = "shot_features"
@@ -116,7 +116,7 @@ class ShotDetector:
             raise InvalidArgument(f"no video frames between {job.start:.3f} s and {end:.3f} s",
                                   field_name="range")
         yield ShotProgress(len(indices), len(indices), "features", 1.0 - share)
-        shots = await asyncio.to_thread(detect_shots, FrameFeatures.concat(parts), job.params)
+        shots = await run_in_thread(detect_shots, FrameFeatures.concat(parts), job.params)
         placed = _place(shots, indices, times, fps)
         if keyframes:
             assert keyframe_outputs is not None
@@ -155,8 +155,8 @@ class ShotDetector:
             with_frames = []
             for i, placed in enumerate(shots):
                 output = outputs(i)
-                frame = await asyncio.to_thread(_read_frame, source, placed.keyframe_time)
-                await asyncio.to_thread(media.write_image, output.path, frame, KEYFRAME_QUALITY)
+                frame = await run_in_thread(_read_frame, source, placed.keyframe_time)
+                await run_in_thread(media.write_image, output.path, frame, KEYFRAME_QUALITY)
                 written.append(output)
                 with_frames.append(replace(placed, keyframe=output))
                 yield ShotProgress(i + 1, len(shots), "keyframes",

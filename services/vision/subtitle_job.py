@@ -4,7 +4,6 @@ band detected (batched on Triton, the next chunk inferring while this one is cle
 its text filled (services/vision/subtitle_removal.py), audio kept."""
 from __future__ import annotations
 
-import asyncio
 import functools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from mediamesh.frame_pipeline import pipelined
 from mediamesh.inference import TritonClient
 from mediamesh.models.text_detection import INPUT, OUTPUT, model_input
 from mediamesh.storage import StoredOutput
+from mediamesh.worker_threads import run_in_thread
 from services.vision.regions import NormBox
 from services.vision.subtitle_removal import (
     BackgroundPlate,
@@ -79,7 +79,7 @@ class SubtitleRemover:
 
     async def probabilities(self, frames: list[np.ndarray], band: Band) -> np.ndarray:
         """Text probability (N, h, w) over the band of each frame."""
-        pixels = await asyncio.to_thread(lambda: model_input(_band_pixels(frames, band)))
+        pixels = await run_in_thread(lambda: model_input(_band_pixels(frames, band)))
         out = await self.triton.infer(MODEL, {INPUT: pixels}, [OUTPUT])
         return out[OUTPUT][:, 0]
 

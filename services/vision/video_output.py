@@ -5,7 +5,6 @@ progress, carry the source's audio over the same span, and never leave half a fi
 behind. Keying, matting, region blurring, reframing and subtitle removal all run on it."""
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ import numpy as np
 from mediamesh import media
 from mediamesh.errors import InvalidArgument
 from mediamesh.frame_pipeline import pipelined
+from mediamesh.worker_threads import run_in_thread
 
 AUDIO_RATE = 48000
 PROGRESS_EVERY_S = 0.5
@@ -84,14 +84,16 @@ async def _finish_video(writer: media.VideoWriter, source: Path, start: float, e
         raise InvalidArgument(f"no video frames between {start:.3f} s and {end:.3f} s",
                               field_name="range")
     if keep_audio:
-        samples = await asyncio.to_thread(media.decode_audio, source, AUDIO_RATE, False, start,
-                                          end - start)
-        await asyncio.to_thread(writer.write_audio, samples)
-    await asyncio.to_thread(writer.close)
+        samples = await run_in_thread(media.decode_audio, source, AUDIO_RATE, False, start,
+                                      end - start)
+        await run_in_thread(writer.write_audio, samples)
+    await run_in_thread(writer.close)
 
 
-def _write_all(writer: media.VideoWriter, frames: Iterable[Picture]) -> None:
-    for frame in frames:
+def _render_chunk(writer: media.VideoWriter, rewrite: Rewrite[R], chunk: list[Any],
+                  inferred: R) -> None:
+    """Render a chunk and encode its frames (in a worker thread: the loop stays free)."""
+    for frame in rewrite.render(chunk, inferred):
         if isinstance(frame, media.YuvPlanes):
             writer.write_planes(frame)
         else:
@@ -112,14 +114,13 @@ async def rewrite_video(span: Span, output: Path, fmt: OutputFormat, rewrite: Re
     try:
         async for chunk, inferred in pipelined(frames, rewrite.chunk_frames, rewrite.infer,
                                                field_name):
-            await asyncio.to_thread(_write_all, writer, rewrite.render(chunk, inferred))
+            await run_in_thread(_render_chunk, writer, rewrite, chunk, inferred)
             done += len(chunk)
             if time.monotonic() - last_report >= PROGRESS_EVERY_S:
                 last_report = time.monotonic()
                 yield done, max(span.expected_frames, done)
         await _finish_video(writer, span.source, span.start, span.end, done, fmt.keep_audio)
     except BaseException:
-        writer.close()
-        output.unlink(missing_ok=True)  # never leave half a file behind
+        writer.abort()  # never leave half a file behind
         raise
     yield done, done

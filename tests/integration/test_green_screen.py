@@ -1,6 +1,8 @@
 """A real model through the whole path: client -> VisionService -> Triton (green_keyer)."""
 from __future__ import annotations
 
+import asyncio
+import time
 from pathlib import Path
 
 import grpc
@@ -14,6 +16,7 @@ from mediamesh.models.green_keyer import key_reference
 from mediamesh.synth import green_screen as synth
 from mediamesh.v1 import common_pb2, vision_pb2
 from services.vision.keying import KeyParams, estimate_screen
+from tests.integration.long_clips import write_long_clip
 from tests.integration.streams import collect
 
 W, H, FPS = 160, 96, 25.0
@@ -173,3 +176,30 @@ async def test_bad_input_gets_a_clear_status(client: MeshClient, clip: Path, nam
     assert text in caught.value.details()
     assert error_info(caught.value)[0] == reason
     assert clip.exists()  # a refused output never touches the existing file
+
+
+async def test_cancelled_jobs_leave_nothing_and_the_service_keeps_serving(
+        client: MeshClient, media_root: Path) -> None:
+    # Cancelled at different points of decode / key / encode: each partial output goes, and
+    # the service still keys (a cancel once froze it: the handler flushed the encoder while
+    # a worker thread was still encoding into it)
+    frames = write_long_clip(media_root / "tests" / "cancel-long.mp4", 20.0, 640, 360)
+    for i, delay in enumerate((0.0, 0.05, 0.15, 0.3, 0.6)):
+        output = media_root / "tests" / f"cancelled-{i}.mp4"
+        call = client.vision.KeyGreenScreen(vision_pb2.KeyGreenScreenRequest(
+            input=common_pb2.MediaRef(uri="tests/cancel-long.mp4"),
+            output=common_pb2.OutputSpec(uri=f"tests/cancelled-{i}.mp4", overwrite=True)),
+            timeout=60)
+        if delay:
+            first = await call.read()
+            assert first.progress.fraction < 0.5  # the job is running
+            await asyncio.sleep(delay)
+        call.cancel()
+        deadline = time.monotonic() + 10
+        while (output.exists() or output.with_suffix(".alpha.png").exists()) \
+                and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert not output.exists(), f"cancel {i} left its output"
+    _, result = await collect(client.vision.KeyGreenScreen(vision_pb2.KeyGreenScreenRequest(
+        input=common_pb2.MediaRef(uri="tests/cancel-long.mp4")), timeout=60))
+    assert result.frames == frames
