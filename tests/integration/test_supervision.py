@@ -24,6 +24,7 @@ from mediamesh.mesh.health import grpc_health
 from mediamesh.mesh.ports import free_port_base
 from mediamesh.mesh.supervisor import MeshSupervisor
 from mediamesh.v1 import common_pb2, vision_pb2
+from tests.integration.long_clips import write_long_clip
 
 
 def wait_for(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
@@ -155,16 +156,9 @@ def test_status_without_a_mesh_says_how_to_start(tmp_path: Path) -> None:
 
 
 async def test_sigterm_drains_in_flight_jobs(mesh: Settings, client: MeshClient) -> None:
-    from mediamesh.synth import green_screen as synth
-
     # 10 s at 640x360: the keyer keys chroma planes at a few hundred frames a second, so a
     # shorter clip can finish before its first progress report and nothing is in flight
-    frames = 250
-    clip = mesh.media_root / "tests" / "drain.mp4"
-    clip.parent.mkdir(parents=True, exist_ok=True)
-    with media.VideoWriter(clip, 640, 360, 25.0) as writer:
-        for f in synth.render_clip(frames, 25.0, 640, 360):
-            writer.write(f.rgb)
+    frames = write_long_clip(mesh.media_root / "tests" / "drain.mp4", 10.0, 640, 360)
     request = vision_pb2.KeyGreenScreenRequest(input=common_pb2.MediaRef(uri="tests/drain.mp4"))
     stream = client.vision.KeyGreenScreen(request, timeout=120)
     first = await stream.read()

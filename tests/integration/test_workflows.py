@@ -26,6 +26,7 @@ from mediamesh.mesh.supervisor import MeshSupervisor
 from mediamesh.synth import green_screen as synth
 from mediamesh.v1 import workflow_pb2
 from orchestrator.run_store import RunStore
+from tests.integration.long_clips import write_long_clip
 
 W, H, FPS = 160, 96, 25.0
 
@@ -63,8 +64,11 @@ def write_clip(path: Path, seconds: float) -> None:
 
 @pytest.fixture(scope="module")
 def clips(media_root: Path) -> list[str]:
-    for name, seconds in (("short", 1.0), ("long", 8.0), ("longer", 30.0)):
+    for name, seconds in (("short", 1.0), ("long", 8.0)):
         write_clip(media_root / "wfin" / f"{name}.mp4", seconds)
+    # keyed for several seconds even on an idle machine: the job is surely in flight when
+    # a test cancels it or kills its caller
+    write_long_clip(media_root / "wfin" / "longer.mp4", 60.0, 640, 360)
     (media_root / "wfin" / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\x01" * 300)
     return ["wfin/short.mp4", "wfin/long.mp4", "wfin/broken.mp4", "wfin/longer.mp4"]
 
@@ -158,8 +162,6 @@ async def test_a_failing_step_fails_the_run_with_the_services_error(client: Mesh
 
 async def test_cancel_stops_the_run_and_its_calls(client: MeshClient, clips: list[str],
                                                   media_root: Path) -> None:
-    # the 30 s clip keys for several seconds even on an idle machine, so the cancel reaches
-    # the service while the job is still writing: no race with a job that simply finishes
     output = media_root / "cancel" / "x.mp4"
     run_id = await submit(client, FAN.replace('uri: "wf/${index}.mp4"', 'uri: "cancel/x.mp4"'),
                           {"clips": [clips[3]]})
@@ -167,8 +169,10 @@ async def test_cancel_stops_the_run_and_its_calls(client: MeshClient, clips: lis
                                                                    from_start=True), timeout=120)
     async for event in stream:
         data = json_format.MessageToDict(event.data)
-        if event.type == "step.progress" and data.get("item_fraction", 1.0) < 0.5:
+        if event.type == "step.progress" and data.get("item_fraction", 1.0) < 0.3:
             break  # the service's own progress: the clip is being keyed right now
+    else:
+        pytest.fail("the run ended before the service reported progress under 30%")
     run = await client.workflow.CancelRun(workflow_pb2.CancelRunRequest(run_id=run_id,
                                                                         reason="test"))
     assert run.state == workflow_pb2.RUN_STATE_CANCELLED
@@ -201,20 +205,22 @@ async def test_unknown_runs_and_listing(client: MeshClient) -> None:
 async def test_a_killed_orchestrator_resumes_without_redoing_recorded_steps(
         client: MeshClient, mesh: Settings, clips: list[str], media_root: Path) -> None:
     yaml_text = FAN.replace("concurrency: 4", "concurrency: 1")
-    run_id = await submit(client, yaml_text, {"clips": [clips[0], clips[1]]})
+    run_id = await submit(client, yaml_text, {"clips": [clips[0], clips[3]]})
     first_output = media_root / "wf" / "0.mp4"
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:  # item 0 recorded, item 1 running
+    while True:  # item 0 recorded, item 1 (the long clip) running
         doc = await run_doc(mesh, run_id)
         items = doc["steps"]["key"]["items"]
         if items and items[0]["status"] == "SUCCEEDED" and items[1]["status"] == "RUNNING":
             break
-        await asyncio.sleep(0.2)
+        assert time.monotonic() < deadline, f"never saw item 1 running: {items}"
+        await asyncio.sleep(0.1)
     recorded_mtime = first_output.stat().st_mtime_ns
     pid = next(p.pid for p in MeshSupervisor(mesh).processes() if p.name == "orchestrator")
     os.kill(pid, signal.SIGKILL)
     events = await events_until_end_retrying(client, run_id)
-    assert events[-1].type == "succeeded"
+    assert events[-1].type == "succeeded", [(e.type, e.step_id, e.error_message)
+                                            for e in events if e.error_message]
     doc = await run_doc(mesh, run_id)
     assert doc["steps"]["key"]["items"][0]["attempt"] == 1
     assert first_output.stat().st_mtime_ns == recorded_mtime  # never executed twice
