@@ -81,6 +81,10 @@ class Settings(BaseSettings):
     analysis_cache_mb: int = Field(256, ge=0)
     triton_timeout_s: float = Field(30.0, gt=0)
     triton_retries: int = Field(4, ge=0)
+    # large tensors through /dev/shm instead of gRPC: "auto" = when Triton is on loopback
+    # (the embedded mesh); "on" for a Triton sharing the host's /dev/shm (a pod with an
+    # emptyDir medium Memory at /dev/shm shared with Triton), "off" otherwise
+    triton_shared_memory: Literal["auto", "on", "off"] = "auto"
     shutdown_grace_s: float = Field(10.0, ge=0)
     # orchestrator: a step not acknowledged within ack_wait (its worker died) is redelivered
     orchestrator_ack_wait_s: float = Field(30.0, ge=1)
@@ -153,6 +157,14 @@ class Settings(BaseSettings):
     @property
     def triton_address(self) -> str:
         return self.triton_url or f"{self.host}:{self.triton_grpc_port}"
+
+    @property
+    def triton_uses_shared_memory(self) -> bool:
+        """Whether services hand Triton large tensors through /dev/shm."""
+        if self.triton_shared_memory != "auto":
+            return self.triton_shared_memory == "on"
+        host = self.triton_address.rsplit(":", 1)[0].strip("[]")
+        return host in ("localhost", "::1") or host.startswith("127.")
 
     @property
     def resolved_config_path(self) -> Path:

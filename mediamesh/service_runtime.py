@@ -40,7 +40,8 @@ class ServiceContext:
                            nats_url=settings.nats_address,
                            scratch_dir=settings.state_dir / "scratch")
         triton = TritonClient(settings.triton_address, timeout_s=settings.triton_timeout_s,
-                              retries=settings.triton_retries)
+                              retries=settings.triton_retries,
+                              shared_memory=settings.triton_uses_shared_memory)
         return cls(settings, store, triton)
 
     async def close(self) -> None:

@@ -102,9 +102,12 @@ class GreenScreenKeyer:
     async def key_planes(self, frames: list[media.YuvPlanes], row: np.ndarray) -> KeyedPlanes:
         """The model's planes for a stack of same-sized frames, from Triton."""
         chroma = np.stack([f.chroma for f in frames])
+        plane = chroma[:, 0].nbytes  # one chroma plane of every frame, uint8
         out = await self.triton.infer(
             MODEL, {"chroma": chroma, "params": np.repeat(row[None], len(frames), axis=0)},
-            ["alpha", "alpha_chroma", "despilled_chroma"])
+            ["alpha", "alpha_chroma", "despilled_chroma"],
+            output_bytes={"alpha": 4 * plane, "alpha_chroma": plane,
+                          "despilled_chroma": 2 * plane})
         return KeyedPlanes(out["alpha"], out["alpha_chroma"], out["despilled_chroma"])
 
     def _render(self, job: KeyJob, planes: media.YuvPlanes, keyed: KeyedPlanes, i: int,

@@ -1,6 +1,8 @@
 """The shared Triton client against the real server, and the diagnostics probe."""
 from __future__ import annotations
 
+import os
+
 import grpc
 import numpy as np
 import pytest
@@ -93,3 +95,49 @@ async def test_probe_model_through_a_service(mesh: Settings) -> None:
     assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert error_info(caught.value)[0] == "MODEL_NOT_FOUND"
     assert "mediamesh models build" in caught.value.details()
+
+
+def big_inputs(batch: int) -> dict[str, np.ndarray]:
+    """A keying chunk of 480x640 frames: every tensor but params above triton_shm.MIN_BYTES."""
+    rng = np.random.default_rng(batch)
+    chroma = rng.integers(0, 256, (batch, 2, 240, 320), dtype=np.uint8)
+    params = np.tile(np.array([-30, -50, 6, 46, 0.8], np.float32), (batch, 1))
+    return {"chroma": chroma, "params": params}
+
+
+def output_bytes(feed: dict[str, np.ndarray]) -> dict[str, int]:
+    plane = feed["chroma"][:, 0].nbytes
+    return {"alpha": 4 * plane, "alpha_chroma": plane, "despilled_chroma": 2 * plane}
+
+
+async def test_shared_memory_carries_big_tensors_both_ways(mesh: Settings) -> None:
+    import asyncio
+
+    from mediamesh import triton_shm
+
+    feeds = [big_inputs(b) for b in (4, 3, 4, 2)]
+    assert all(f["chroma"].nbytes >= triton_shm.MIN_BYTES for f in feeds)
+    shared = TritonClient(mesh.triton_address, shared_memory=True)
+    try:
+        for _ in range(2):  # concurrent calls lease a region each, then reuse them
+            outs = await asyncio.gather(*[shared.infer("green_keyer", f, OUTPUTS,
+                                                       output_bytes=output_bytes(f))
+                                          for f in feeds])
+            for feed, out in zip(feeds, outs, strict=True):
+                for name, want in zip(OUTPUTS, key_reference(feed["chroma"], feed["params"]),
+                                      strict=True):
+                    assert_close(out[name], want)
+        status = await shared.client.get_system_shared_memory_status(as_json=True)
+        ours = [r for r in status.get("regions", {}).values() if "mediamesh-" in r["name"]]
+        assert 1 <= len(ours) <= len(feeds)  # reused, not one per call
+        # a restarted Triton has forgotten every region: the client registers them again
+        await shared.client.unregister_system_shared_memory()
+        out = await shared.infer("green_keyer", feeds[0], OUTPUTS,
+                                 output_bytes=output_bytes(feeds[0]))
+        assert_close(out["alpha"], key_reference(feeds[0]["chroma"], feeds[0]["params"])[0])
+    finally:
+        await shared.close()
+    status = await TritonClient(mesh.triton_address).client.get_system_shared_memory_status(
+        as_json=True)
+    assert not [r for r in status.get("regions", {}).values()
+                if r["name"] in {f"mediamesh-{os.getpid()}-{n}" for n in range(len(feeds))}]
