@@ -290,7 +290,9 @@ def main() -> None:
     parser.add_argument("--section", choices=sorted(SECTIONS), action="append",
                         help="run only these sections (default: all)")
     args = parser.parse_args()
-    results = {}
+    saved = RESULTS / "eval_vision.json"
+    # a run of some sections keeps the others' last results
+    results = json.loads(saved.read_text()) if saved.exists() else {}
     for name in args.section or list(SECTIONS):
         results[name] = SECTIONS[name](args.clips)
         print(markdown(results[name]), end="\n\n")

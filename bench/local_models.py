@@ -1,9 +1,12 @@
 """The mesh's models without the server, for evaluation scripts: `infer` has
 TritonClient.infer's signature and runs model_repository/<model>/1/model.onnx in
 onnxruntime on one thread (the work Triton's python backend does for the service), so a
-bench can run a service's own job code in-process, decode and rendering included."""
+bench can run a service's own job code in-process, decode and rendering included. The
+session runs in a worker thread, as Triton runs beside the service: a job's pipelining
+(decode and render while the model works) overlaps here as it does on the mesh."""
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -30,7 +33,8 @@ class LocalModels:
         return self.sessions[model]
 
     async def infer(self, model: str, inputs: Mapping[str, np.ndarray], outputs: Sequence[str],
-                    *, timeout_s: float | None = None, request_id: str = ""
-                    ) -> dict[str, np.ndarray]:
-        values = self.session(model).run(list(outputs), dict(inputs))
+                    *, timeout_s: float | None = None, request_id: str = "",
+                    output_bytes: Mapping[str, int] | None = None) -> dict[str, np.ndarray]:
+        session = self.session(model)
+        values = await asyncio.to_thread(session.run, list(outputs), dict(inputs))
         return dict(zip(outputs, values, strict=True))
