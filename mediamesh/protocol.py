@@ -6,7 +6,7 @@ from mediamesh.v1 import common_pb2
 
 
 def media_ref(output: StoredOutput, mime_type: str = "") -> common_pb2.MediaRef:
-    return common_pb2.MediaRef(uri=output.uri, mime_type=mime_type, name=output.path.name)
+    return common_pb2.MediaRef(uri=output.uri, mime_type=mime_type, name=output.name)
 
 
 def progress(done: int, total: int, stage: str, message: str = "") -> common_pb2.Progress:

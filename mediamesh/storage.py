@@ -45,13 +45,30 @@ class MediaRefLike(Protocol):
 class StoredOutput:
     """An output file a service writes locally at `path`, and the URI clients fetch it by.
 
-    For object-store outputs `path` is a staging file and `object_key` (bucket, name) is
-    where `MediaStore.publish` uploads it.
+    `path` is a staging file until `MediaStore.publish` makes it visible at the URI: for
+    the media root it is renamed to `final` (atomically: a reader never sees half a file,
+    and two jobs writing the same URI at once each finish their own file, the last one
+    published wins); for the object store it is uploaded to `object_key` (bucket, name).
     """
 
     path: Path
     uri: str
     object_key: tuple[str, str] | None = None
+    final: Path | None = None
+
+    @property
+    def name(self) -> str:
+        """The output's file name, as clients will see it."""
+        if self.final is not None:
+            return self.final.name
+        return Path(urlparse(self.uri).path).name or self.path.name
+
+
+def staging_path(final: Path) -> Path:
+    """A hidden, unique file beside `final` with its extension (writers pick the format
+    by it): clip.mp4 -> .clip.<random>.partial.mp4. Same folder, so publishing is a
+    rename on one filesystem."""
+    return final.with_name(f".{final.stem}.{uuid.uuid4().hex[:12]}.partial{final.suffix}")
 
 
 class MediaStore:
@@ -153,7 +170,7 @@ class MediaStore:
         if not uri:
             path = self.root / OUTPUTS_DIR / f"{uuid.uuid4().hex}.{extension}"
             path.parent.mkdir(parents=True, exist_ok=True)
-            return StoredOutput(path, self.relative_uri(path))
+            return self._staged(path)
         parsed = urlparse(uri)
         if parsed.scheme == NATS_OBJECT_SCHEME:
             bucket, name = parsed.netloc, parsed.path.lstrip("/")
@@ -173,7 +190,10 @@ class MediaStore:
         if path.exists() and not overwrite:
             raise self._exists_error(uri, field_name)
         path.parent.mkdir(parents=True, exist_ok=True)
-        return StoredOutput(path, self.relative_uri(path))
+        return self._staged(path)
+
+    def _staged(self, final: Path) -> StoredOutput:
+        return StoredOutput(staging_path(final), self.relative_uri(final), final=final)
 
     @staticmethod
     def _exists_error(uri: str, field_name: str) -> MeshError:
@@ -184,6 +204,9 @@ class MediaStore:
     def sibling(self, output: StoredOutput, suffix: str, extension: str) -> StoredOutput:
         """An auxiliary output next to `output`: `clip.mp4` -> `clip<suffix>.<extension>`."""
         extension = extension.lstrip(".")
+        if output.final is not None:
+            final = output.final.with_name(f"{output.final.stem}{suffix}.{extension}")
+            return self._staged(final)
         path = output.path.with_name(f"{output.path.stem}{suffix}.{extension}")
         if output.object_key is None:
             return StoredOutput(path, self.relative_uri(path))
@@ -193,7 +216,11 @@ class MediaStore:
         return StoredOutput(path, f"{NATS_OBJECT_SCHEME}://{bucket}/{aux}", (bucket, aux))
 
     async def publish(self, output: StoredOutput) -> StoredOutput:
-        """Make a finished output visible at its URI (uploads object-store outputs)."""
+        """Make a finished output visible at its URI: renamed into place in the media
+        root, uploaded to the object store. Returns it as published (`path` final)."""
+        if output.final is not None:
+            output.path.replace(output.final)
+            return StoredOutput(output.final, output.uri)
         if output.object_key is not None:
             bucket, name = output.object_key
             await self.put_object(bucket, name, output.path, create_bucket=True)

@@ -105,7 +105,7 @@ async def render_preview(source: Path, target: Path, info: media.MediaInfo,
     for attempt, (scale, rate) in enumerate(steps, start=1):
         yield PreviewProgress(attempt - 1, len(steps))
         result = await run_in_thread(render_once, source, target, spec, int(info.width or 0),
-                                         int(info.height or 0), scale, rate)
+                                     int(info.height or 0), scale, rate)
         smallest = result.size_bytes
         if not spec.max_bytes or result.size_bytes <= spec.max_bytes:
             yield PreviewProgress(len(steps), len(steps))

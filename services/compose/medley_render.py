@@ -150,7 +150,7 @@ async def render_medley(plan: MedleyPlan, songs: Sequence[SongAudio], rate: int,
     del audio
     yield MedleyProgress(count + 1, total, "encode", "mastering and encoding")
     written = await run_in_thread(write_mastered, output, mix, rate, target_lufs,
-                                      ceiling_dbtp)
+                                  ceiling_dbtp)
     sheet = cue_sheet(plan, levels, written, output_uri, rate)
     cue_path.write_text(json.dumps(sheet, indent=1))
     if plot_path is not None:

@@ -104,7 +104,7 @@ class ComposeServicer(compose_pb2_grpc.ComposeServiceServicer):
             yield compose_pb2.MixAudioEvent(progress=progress(
                 len(spec.clips) + 1, total, "encode", "mastering and encoding"))
             written = await run_in_thread(write_mastered, output.path, mix, spec.rate,
-                                              spec.target_lufs, spec.ceiling_dbtp)
+                                          spec.target_lufs, spec.ceiling_dbtp)
             await self.ctx.store.publish(output)
             finish()
             yield compose_pb2.MixAudioEvent(result=compose_pb2.MixAudioResult(

@@ -239,10 +239,10 @@ class CoverSelector:
             for i, index in enumerate(picked):
                 output = candidate_outputs(i)
                 frame = await run_in_thread(_full_frame, job.source, samples.times[index],
-                                                fps)
+                                            fps)
                 written.append(output)
                 await run_in_thread(media.write_image, output.path, frame,
-                                        CANDIDATE_QUALITY)
+                                    CANDIDATE_QUALITY)
                 candidates.append(Candidate(samples.times[index], output, scores[index],
                                             shot_of[index]))
                 yield _writing(i + 1, steps)

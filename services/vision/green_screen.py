@@ -162,7 +162,7 @@ class GreenScreenKeyer:
             picture: Picture = np.repeat(alpha[..., None], 3, -1)
         else:
             picture = await run_in_thread(self._render, job, planes, keyed, 0, backdrop,
-                                              0.0)
+                                          0.0)
         rgb = picture.to_rgb() if isinstance(picture, media.YuvPlanes) else picture
         await run_in_thread(media.write_image, output.path, rgb)
         await run_in_thread(media.write_image, preview.path, np.repeat(alpha[..., None], 3, -1))

@@ -116,7 +116,7 @@ class RegionBlurrer:
                 yield item
             else:
                 yield await run_in_thread(find_logos, item.times, item.gradients,
-                                              item.luma, item.duration, self.logo_params)
+                                          item.luma, item.duration, self.logo_params)
 
     async def run(self, job: BlurJob, info: media.MediaInfo, output: StoredOutput
                   ) -> AsyncIterator[BlurProgress | BlurOutcome]:

@@ -237,21 +237,41 @@ async def test_nats_object_without_nats_is_unavailable(store: MediaStore) -> Non
 async def test_empty_output_uri_gets_a_fresh_name_under_outputs(store: MediaStore, root: Path) -> None:
     first = await store.output_path("", ".mp4")
     second = await store.output_path("", "mp4")
-    assert first.path.parent == root / "outputs"
+    assert first.final is not None and second.final is not None
+    assert first.final.parent == root / "outputs" and first.path.parent == root / "outputs"
     assert first.path.parent.is_dir()
-    assert first.path.suffix == ".mp4" and second.path.suffix == ".mp4"
-    assert not first.path.name.startswith(".") and ".." not in first.path.name
-    assert first.path != second.path
-    assert first.uri == f"outputs/{first.path.name}"
+    assert first.path.suffix == first.final.suffix == second.final.suffix == ".mp4"
+    assert not first.final.name.startswith(".") and ".." not in first.final.name
+    assert first.final != second.final
+    assert first.uri == f"outputs/{first.final.name}" == f"outputs/{first.name}"
     assert not Path(first.uri).is_absolute()
-    assert (root / first.uri) == first.path
+    assert (root / first.uri) == first.final
 
 
 async def test_named_output_is_placed_and_its_parent_created(store: MediaStore, root: Path) -> None:
     out = await store.output_path("renders/final.mp4", "mp4")
-    assert out.path == root / "renders" / "final.mp4"
-    assert out.path.parent.is_dir()
-    assert out.uri == "renders/final.mp4"
+    assert out.final == root / "renders" / "final.mp4"
+    assert out.path.parent.is_dir() and out.path.parent == out.final.parent
+    assert out.uri == "renders/final.mp4" and out.name == "final.mp4"
+
+
+async def test_an_output_appears_whole_at_its_uri_only_when_published(store: MediaStore,
+                                                                      root: Path) -> None:
+    # a job writes to a hidden staging file; the URI shows nothing (or the old file) until
+    # publish renames it into place: never half a file, whatever happens to the job
+    (root / "clip.mp4").write_bytes(b"old")
+    first = await store.output_path("clip.mp4", "mp4", overwrite=True)
+    second = await store.output_path("clip.mp4", "mp4", overwrite=True)  # a duplicate call
+    assert first.path != second.path and first.path.name.startswith(".")
+    assert first.path.suffix == ".mp4"  # writers pick the container by the extension
+    first.path.write_bytes(b"first, whole")
+    second.path.write_bytes(b"second, half")
+    assert (root / "clip.mp4").read_bytes() == b"old"
+    second.path.unlink()  # the duplicate failed and cleaned up after itself
+    published = await store.publish(first)
+    assert published.path == root / "clip.mp4" and published.uri == "clip.mp4"
+    assert (root / "clip.mp4").read_bytes() == b"first, whole"
+    assert sorted(p.name for p in root.iterdir()) == ["clip.mp4"]
 
 
 async def test_existing_output_needs_overwrite(store: MediaStore, root: Path) -> None:
@@ -262,7 +282,7 @@ async def test_existing_output_needs_overwrite(store: MediaStore, root: Path) ->
     assert info.value.reason == "OUTPUT_EXISTS"
     assert "done.mp4" in info.value.message
     out = await store.output_path("done.mp4", "mp4", overwrite=True)
-    assert out.path == root / "done.mp4"
+    assert out.final == root / "done.mp4"
     assert out.uri == "done.mp4"
 
 
@@ -282,7 +302,8 @@ async def test_output_with_other_scheme_is_refused(store: MediaStore) -> None:
 async def test_sibling_sits_next_to_the_main_output(store: MediaStore, root: Path) -> None:
     main = await store.output_path("renders/clip.mp4", "mp4")
     aux = store.sibling(main, ".alpha", "png")
-    assert aux.path == root / "renders" / "clip.alpha.png"
+    assert aux.final == root / "renders" / "clip.alpha.png"
+    assert aux.path.parent == aux.final.parent and aux.path.suffix == ".png"
     assert aux.uri == "renders/clip.alpha.png" and aux.object_key is None
 
 
