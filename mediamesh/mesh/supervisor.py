@@ -22,10 +22,12 @@ from typing import Any
 
 from supervisor.xmlrpc import SupervisorTransport
 
-from mediamesh.config import Settings
+from mediamesh.config import SOURCE_ROOT, Settings
 from mediamesh.mesh.parts import Part
 
 _MAX_UNIX_SOCKET_PATH = 100
+#: supervisord programs that watch the mesh rather than being parts of it
+HELPERS = frozenset({"watchdog", "liveness"})
 
 
 class SupervisorNotRunning(RuntimeError):
@@ -104,6 +106,8 @@ def render_config(parts: Sequence[Part], settings: Settings) -> str:
     """supervisord.conf for this mesh."""
     sock = socket_path(settings)
     watchdog = _esc(f"{sys.executable} -m mediamesh.mesh.watchdog {events_file(settings)}")
+    liveness = _esc(f"{sys.executable} -m mediamesh.mesh.liveness --config "
+                    f"{_shell_word(str(settings.resolved_config_path))}")
     logs = logs_dir(settings)
     header = f"""
 [unix_http_server]
@@ -131,6 +135,16 @@ events=PROCESS_STATE_EXITED,PROCESS_STATE_BACKOFF,PROCESS_STATE_FATAL,PROCESS_ST
 autorestart=true
 priority=1
 stderr_logfile={_esc(logs / 'watchdog.log')}
+
+[program:liveness]
+command={liveness}
+directory={_esc(settings.state_dir)}
+priority=90
+autostart=true
+autorestart=true
+redirect_stderr=true
+stdout_logfile={_esc(logs / 'liveness.log')}
+environment=PYTHONPATH="{_esc(SOURCE_ROOT)}"
 """
     return header + "".join(_program(p, settings) for p in parts)
 
@@ -182,7 +196,11 @@ class MeshSupervisor:
                                        f"{self.settings.state_dir}") from exc
         return [ProcessInfo(i["name"], i["statename"], int(i["pid"]),
                             max(0, int(i["now"]) - int(i["start"])) if i["pid"] else 0,
-                            i["description"]) for i in infos if i["group"] != "watchdog"]
+                            i["description"]) for i in infos if i["group"] not in HELPERS]
+
+    def kill(self, name: str) -> None:
+        """SIGKILL a part (its process group); supervisord sees the exit and restarts it."""
+        self._rpc.supervisor.signalProcess(name, "KILL")
 
     def restart(self, name: str) -> None:
         rpc = self._rpc

@@ -2,6 +2,7 @@
 UNAVAILABLE, two meshes configured apart coexist, and start-up problems are one-line errors."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -22,7 +23,7 @@ from mediamesh.grpc_errors import error_info
 from mediamesh.mesh import control
 from mediamesh.mesh.health import grpc_health
 from mediamesh.mesh.ports import free_port_base
-from mediamesh.mesh.supervisor import MeshSupervisor
+from mediamesh.mesh.supervisor import MeshSupervisor, events_file
 from mediamesh.v1 import common_pb2, vision_pb2
 from tests.integration.long_clips import write_long_clip
 
@@ -66,6 +67,30 @@ def test_a_killed_service_is_restarted_and_reported(mesh: Settings) -> None:
              "the watchdog to report the death")
     rows, _ = control.status(mesh)
     assert next(r for r in rows if r.name == "audio").deaths >= 1
+
+
+def test_a_hung_service_is_killed_and_restarted(mesh: Settings) -> None:
+    # SIGSTOP: the port stays open and accepts, nothing answers (as a wedged event loop);
+    # supervisord sees no exit. A prober with a short policy (the supervised one waits
+    # ~45 s) must notice the silence and kill it, and supervisord restarts it.
+    before = pid_of(mesh, "compose")
+    prober = subprocess.Popen(
+        [sys.executable, "-m", "mediamesh.mesh.liveness", "--config",
+         str(mesh.resolved_config_path), "--every", "0.5", "--timeout", "1", "--failures", "2",
+         "--grace", "0"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(2)  # a few checks while it answers: nothing happens
+        assert pid_of(mesh, "compose") == before
+        os.kill(before, signal.SIGSTOP)
+        wait_for(lambda: pid_of(mesh, "compose") not in (0, before), 30,
+                 "the hung compose to be killed and restarted")
+        wait_for(lambda: grpc_health(mesh.service_address("compose"))[0], 30, "compose health")
+    finally:
+        prober.kill()
+        _, log = prober.communicate(timeout=10)
+    hung = [json.loads(line) for line in log.splitlines() if '"part.hung"' in line]
+    assert [(h["part"], h["pid"]) for h in hung] == [("compose", before)]
+    assert '"part.hung"' in events_file(mesh).read_text()  # `mediamesh status` reads it
 
 
 async def test_triton_down_is_unavailable_then_recovers(mesh: Settings,

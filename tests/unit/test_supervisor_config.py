@@ -212,3 +212,12 @@ def test_deaths_count_only_unexpected_exits(tmp_path: Path) -> None:
     ]
     path.write_text("\n".join(lines) + "\n")
     assert deaths_by_part(settings) == {"audio": 2, "vision": 1, "orchestrator": 1}
+
+
+def test_liveness_prober_runs_beside_the_parts(tmp_path: Path) -> None:
+    settings = mesh_settings(tmp_path)
+    options = parse(render_config(demo_parts(), settings), tmp_path)
+    liveness = program(options, "liveness")
+    assert liveness.command.endswith(
+        f"-m mediamesh.mesh.liveness --config {settings.resolved_config_path}")
+    assert liveness.autorestart and liveness.priority == 90  # stopped first on `down`
