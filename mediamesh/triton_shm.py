@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from multiprocessing import shared_memory
@@ -95,7 +96,9 @@ class SharedMemoryPool:
         self._unregister = unregister
         self._free: list[Region] = []
         self._all: set[Region] = set()
-        self._names = (f"mediamesh-{os.getpid()}-{n}" for n in itertools.count())
+        #: unique per pool: several clients in one process must not share a region name
+        self.prefix = f"mediamesh-{os.getpid()}-{uuid.uuid4().hex[:8]}-"
+        self._names = (f"{self.prefix}{n}" for n in itertools.count())
 
     async def lease(self, nbytes: int) -> Region:
         """The smallest free region that holds `nbytes`, else a new one (a power of two)."""
