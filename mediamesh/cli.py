@@ -476,6 +476,38 @@ def match(query: Annotated[Path, typer.Argument(help="a video or a .mmfp fingerp
 
 
 @app.command()
+def ocr(picture: Annotated[Path, typer.Argument(help="an image, or a video with --time")],
+        time: Annotated[float, typer.Option("--time", help="a video's frame to read, "
+                                            "seconds")] = 0.0,
+        region: Annotated[str | None, typer.Option(
+            help="x,y,width,height as fractions 0..1 of the frame (default: all of it)")
+        ] = None,
+        as_json: Annotated[bool, typer.Option("--json", help="machine-readable")] = False
+        ) -> None:
+    """The lines of text in a picture or a video frame, in reading order, through
+    TextService.RecognizeText (PP-OCRv6 on Triton)."""
+    from google.protobuf import json_format
+
+    from mediamesh.ocr_cli import lines_table, recognise_file
+
+    box = None
+    if region is not None:
+        try:
+            x, y, w, h = (float(v) for v in region.split(","))
+        except ValueError:
+            fail(f"--region needs four numbers x,y,width,height (fractions 0..1), got "
+                 f"{region!r}")
+        box = (x, y, w, h)
+    s = settings()
+    response = run_job(recognise_file(s, picture, time, box))
+    if as_json:
+        print(json.dumps(json_format.MessageToDict(response, preserving_proto_field_name=True),
+                         indent=2, ensure_ascii=False))
+    else:
+        console.print(lines_table(picture, response))
+
+
+@app.command()
 def demo(out_dir: Annotated[Path, typer.Option(help="where to put the results")] = Path("out"),
          job: Annotated[str, typer.Option(help="medley | greenscreen")] = "medley") -> None:
     """Run the main job (the medley) end to end against the running mesh, and check it."""

@@ -8,13 +8,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import grpc
 from rich.console import Console
 from rich.table import Table
 
-from mediamesh.client import MeshClient
 from mediamesh.config import Settings
-from mediamesh.jobs import JobError, run_with_progress, stage
+from mediamesh.jobs import JobError, call_mesh, run_with_progress, stage
 from mediamesh.v1 import vision_pb2
 
 SUFFIX = ".mmfp"
@@ -48,12 +46,8 @@ async def match_files(settings: Settings, query: Path, candidates: list[Path],
     for path in candidates:
         request.candidates.add(id=str(path),
                                fingerprint=await load_or_fingerprint(settings, path, console))
-    async with MeshClient.from_settings(settings) as mesh:
-        try:
-            response: vision_pb2.MatchFingerprintsResponse = \
-                await mesh.vision.MatchFingerprints(request, timeout=600)
-        except grpc.aio.AioRpcError as exc:
-            raise JobError(f"{exc.code().name}: {exc.details()}") from exc
+    response: vision_pb2.MatchFingerprintsResponse = await call_mesh(
+        settings, lambda mesh: mesh.vision.MatchFingerprints(request, timeout=600))
     return response
 
 

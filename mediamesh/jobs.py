@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 from rich.console import Console
@@ -17,6 +17,9 @@ from mediamesh.v1 import common_pb2, vision_pb2
 _MODES = {"composite": vision_pb2.KEY_OUTPUT_MODE_COMPOSITE,
           "alpha": vision_pb2.KEY_OUTPUT_MODE_ALPHA_ONLY,
           "foreground": vision_pb2.KEY_OUTPUT_MODE_FOREGROUND_ALPHA}
+
+
+T = TypeVar("T")
 
 
 class JobError(RuntimeError):
@@ -78,6 +81,16 @@ async def key_green_screen(settings: Settings, input_path: Path, output: str,
         settings, console, f"keying {input_path.name}",
         lambda mesh: mesh.vision.KeyGreenScreen(request, timeout=3600))
     return result
+
+
+async def call_mesh(settings: Settings, call: Callable[[MeshClient], Awaitable[T]]) -> T:
+    """One short call on the mesh (`call` makes it); a failed call becomes a JobError
+    naming the status, which the CLI prints as a sentence."""
+    async with MeshClient.from_settings(settings) as mesh:
+        try:
+            return await call(mesh)
+        except grpc.aio.AioRpcError as exc:
+            raise JobError(f"{exc.code().name}: {exc.details()}") from exc
 
 
 async def run_with_progress(settings: Settings, console: Console, label: str,

