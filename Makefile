@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv models up down status demo test unit bench eval train clean proto system
+.PHONY: venv models up down status demo test unit bench eval eval-text train clean proto system
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found; install Python 3.11 (with its shared library)"; exit 1; }
@@ -61,6 +61,16 @@ bench: models
 eval: models
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	$(BIN)/python bench/eval_audio.py
+
+# OCR quality on rendered zh/en subtitle frames (bench extra); the fonts are test data only.
+eval-text: models
+	@fc-list 2>/dev/null | grep -qi "wqy zen hei" && fc-list | grep -qi "dejavu sans" || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get install -y -q fonts-wqy-zenhei fonts-dejavu-core >/dev/null 2>&1 || \
+	  { $$SUDO apt-get update -q >/dev/null && \
+	    $$SUDO apt-get install -y -q fonts-wqy-zenhei fonts-dejavu-core >/dev/null; }; }
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	$(BIN)/python bench/eval_text.py
 
 # Optional: retrain the beat model (needs torch, the train extra); writes beat_tcn.npz.
 train: venv
