@@ -36,9 +36,9 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 sys.path.insert(0, str(Path(__file__).parent))
-from local_models import LocalModels  # noqa: E402
+from local_models import LocalModels
 
-from services.text.reader import ReadLine, TextReader  # noqa: E402
+from services.text.reader import ReadLine, TextReader
 
 RESULTS = Path(__file__).parent / "results"
 FONTS = {"wqy-zenhei": Path("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc"),
@@ -121,7 +121,7 @@ def match(truth: list[dict[str, Any]], lines: list[ReadLine]) -> tuple[list[str 
     used: set[int] = set()
     found: list[str | None] = []
     for t in truth:
-        left, top, right, bottom = t["box"]
+        _, top, _, bottom = t["box"]
         centre, half = (top + bottom) / 2, (bottom - top) / 2
         best = None
         for i, line in enumerate(lines):
