@@ -20,6 +20,7 @@ from mediamesh.models import text_detection, text_recognition
 
 DETECT_SHORT_SIDE = 736  # rapidocr's limit_side_len with limit_type "min"
 DETECT_MAX_SIDE = 2048  # a huge image is scaled down to this long side first
+BAND_MAX_SIDE = 1280  # a subtitle band's long side
 BOX_THRESHOLD = 0.5  # mean probability inside a box (rapidocr's box_thresh)
 UNCLIP_RATIO = 1.6  # DB grows each shrunk text kernel by area * ratio / perimeter
 MIN_SIDE_PX = 3  # shorter rotated rectangles are noise (on the detector's grid)
@@ -43,18 +44,21 @@ class Quad:
         return float(xs.min()), float(ys.min()), float(xs.max()), float(ys.max())
 
 
-def detector_size(width: int, height: int) -> tuple[int, int]:
-    """(width, height) the detector reads a width x height picture at."""
+def detector_size(width: int, height: int, max_side: int = DETECT_MAX_SIDE
+                  ) -> tuple[int, int]:
+    """(width, height) the detector reads a width x height picture at: short side
+    DETECT_SHORT_SIDE, long side at most `max_side` (a subtitle band, wide and short,
+    needs the cap: rapidocr caps it at 1280)."""
     scale = DETECT_SHORT_SIDE / min(width, height)
-    scale = min(scale, DETECT_MAX_SIDE / max(width, height))
+    scale = min(scale, max_side / max(width, height))
     multiple = text_detection.MULTIPLE
     return (max(multiple, round(width * scale / multiple) * multiple),
             max(multiple, round(height * scale / multiple) * multiple))
 
 
-def detector_input(rgb: np.ndarray) -> np.ndarray:
+def detector_input(rgb: np.ndarray, max_side: int = DETECT_MAX_SIDE) -> np.ndarray:
     """FP32 [1, 3, H, W] for the detector."""
-    w, h = detector_size(rgb.shape[1], rgb.shape[0])
+    w, h = detector_size(rgb.shape[1], rgb.shape[0], max_side)
     resized = cv2.resize(rgb, (w, h), interpolation=cv2.INTER_LINEAR)
     return text_detection.model_input(resized[None])
 

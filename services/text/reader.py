@@ -29,11 +29,12 @@ class TextReader:
     def __init__(self, triton: TritonClient) -> None:
         self.triton = triton
 
-    async def read(self, rgb: np.ndarray) -> list[ReadLine]:
+    async def read(self, rgb: np.ndarray, max_side: int = ocr.DETECT_MAX_SIDE
+                   ) -> list[ReadLine]:
         """The lines of text in an RGB picture, in reading order; lines read with less
-        than ocr.MIN_CONFIDENCE are left out."""
+        than ocr.MIN_CONFIDENCE are left out. `max_side` caps the detector's long side."""
         height, width = rgb.shape[:2]
-        pixels = await run_in_thread(ocr.detector_input, rgb)
+        pixels = await run_in_thread(ocr.detector_input, rgb, max_side)
         out = await self.triton.infer(DETECTION_MODEL, {text_detection.INPUT: pixels},
                                       [text_detection.OUTPUT])
         quads = await run_in_thread(ocr.text_quads, out[text_detection.OUTPUT][0, 0], width,
