@@ -373,6 +373,32 @@ def remove_subtitles_command(
     console.print(f"text erased (s): {spans}")
 
 
+@app.command("extract-subtitles")
+def extract_subtitles_command(
+        video: Annotated[Path, typer.Argument(help="a video with burned-in subtitles")],
+        band: Annotated[str | None, typer.Option(
+            help="where the subtitles are: 'top,bottom' or 'x,y,w,h' fractions of the frame "
+            "(default: the bottom 35%)")] = None,
+        sample_fps: Annotated[float, typer.Option(help="frames read per second "
+                                                  "(0 = the service's default, 4)")] = 0.0,
+        split: Annotated[bool, typer.Option("--split", help="also one SRT per language "
+                                            "(zh, en)")] = False,
+        output: Annotated[str, typer.Option(help="the SRT's path in the media root")] = ""
+        ) -> None:
+    """Burned-in subtitles to SRT and JSON (TextService.ExtractSubtitles: OCR on Triton of
+    frames sampled in the band, merged into timed cues)."""
+    from mediamesh.subtitles_cli import cues_table, extract_subtitles
+
+    s = settings()
+    result = run_job(extract_subtitles(s, video, console, band=band, sample_fps=sample_fps,
+                                       split=split, output=output))
+    console.print(cues_table(result))
+    console.print(f"srt: {s.media_root / result.srt.uri}", soft_wrap=True)
+    console.print(f"json: {s.media_root / result.json.uri}", soft_wrap=True)
+    for code, ref in sorted(result.srt_by_language.items()):
+        console.print(f"srt ({code}): {s.media_root / ref.uri}", soft_wrap=True)
+
+
 @app.command()
 def blur(video: Annotated[Path, typer.Argument(help="a video (or an image, with --box)")],
          box: Annotated[list[str] | None, typer.Option(

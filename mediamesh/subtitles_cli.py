@@ -1,14 +1,16 @@
-"""`mediamesh remove-subtitles VIDEO`: RemoveSubtitles on the running mesh, with a
+"""`mediamesh remove-subtitles VIDEO` (VisionService.RemoveSubtitles) and `mediamesh
+extract-subtitles VIDEO` (TextService.ExtractSubtitles) on the running mesh, with a
 progress bar."""
 from __future__ import annotations
 
 from pathlib import Path
 
 from rich.console import Console
+from rich.table import Table
 
 from mediamesh.config import Settings
 from mediamesh.jobs import JobError, run_with_progress, stage
-from mediamesh.v1 import common_pb2, vision_pb2
+from mediamesh.v1 import common_pb2, text_pb2, vision_pb2
 
 METHODS = {"telea": vision_pb2.INPAINT_METHOD_TELEA,
            "navier-stokes": vision_pb2.INPAINT_METHOD_NAVIER_STOKES,
@@ -44,3 +46,30 @@ async def remove_subtitles(settings: Settings, video: Path, console: Console, *,
         settings, console, f"removing subtitles from {video.name}",
         lambda mesh: mesh.vision.RemoveSubtitles(request, timeout=3600))
     return result
+
+
+async def extract_subtitles(settings: Settings, video: Path, console: Console, *,
+                            band: str | None = None, sample_fps: float = 0.0,
+                            split: bool = False, output: str = ""
+                            ) -> text_pb2.ExtractSubtitlesResult:
+    """Run ExtractSubtitles on a local file with a progress bar (on `console`)."""
+    request = text_pb2.ExtractSubtitlesRequest(
+        video=stage(settings, video), output=common_pb2.OutputSpec(uri=output, overwrite=True),
+        sample_fps=sample_fps, split_languages=split)
+    if band:
+        request.region.CopyFrom(parse_band(band))
+    result: text_pb2.ExtractSubtitlesResult = await run_with_progress(
+        settings, console, f"reading subtitles of {video.name}",
+        lambda mesh: mesh.text.ExtractSubtitles(request, timeout=3600))
+    return result
+
+
+def cues_table(result: text_pb2.ExtractSubtitlesResult) -> Table:
+    table = Table(title=f"{len(result.cues)} cues")
+    for column in ("#", "start s", "end s", "lang", "text", "conf"):
+        table.add_column(column, justify="right" if column.endswith("s") or column in (
+            "#", "conf") else "left")
+    for cue in result.cues:
+        table.add_row(str(cue.index), f"{cue.range.start:.2f}", f"{cue.range.end:.2f}",
+                      cue.language, cue.text, f"{cue.confidence:.2f}")
+    return table
