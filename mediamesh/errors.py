@@ -56,6 +56,15 @@ class MediaTooLong(MeshError):
         super().__init__(message, StatusCode.INVALID_ARGUMENT, "MEDIA_TOO_LONG", field_name)
 
 
+class PictureTooLarge(MeshError):
+    """More pixels than a service decodes (checked from the headers, before decoding: a
+    small file can declare a huge picture)."""
+
+    def __init__(self, message: str, *, field_name: str | None = None, limit: int = 0) -> None:
+        super().__init__(message, StatusCode.RESOURCE_EXHAUSTED, "PICTURE_TOO_LARGE",
+                         field_name=field_name, metadata={"limit_pixels": str(limit)})
+
+
 class MediaUnusable(MeshError):
     """Decodes, but cannot be analysed as asked (silent, too short, no beat): the input is
     well-formed, so FAILED_PRECONDITION rather than INVALID_ARGUMENT."""

@@ -9,10 +9,19 @@ from pathlib import Path
 import numpy as np
 
 from mediamesh import media
-from mediamesh.errors import InvalidArgument, MediaTooLong, MediaUndecodable, MediaUnusable
+from mediamesh.errors import (
+    InvalidArgument,
+    MediaTooLong,
+    MediaUndecodable,
+    MediaUnusable,
+    PictureTooLarge,
+)
 from mediamesh.worker_threads import run_in_thread
 
 F = media.DecodedFrame
+#: Largest picture (or video frame) a service decodes, from the headers: 8K UHD is 33 MP;
+#: beyond ~50 MP an RGB frame alone is 150 MB, and a tiny file can declare one.
+MAX_PICTURE_PIXELS = 50_000_000
 
 
 async def probe_picture(path: Path, field_name: str) -> media.MediaInfo:
@@ -24,6 +33,12 @@ async def probe_picture(path: Path, field_name: str) -> media.MediaInfo:
     if not info.has_video or not info.width:
         raise InvalidArgument(f"{field_name} has no picture (an image or a video is needed)",
                               field_name=field_name)
+    pixels = int(info.width) * int(info.height or 0)
+    if pixels > MAX_PICTURE_PIXELS:
+        raise PictureTooLarge(
+            f"{field_name} is {info.width}x{info.height} ({pixels / 1e6:.0f} MP); pictures of "
+            f"up to {MAX_PICTURE_PIXELS / 1e6:.0f} MP are decoded: scale it down first",
+            field_name=field_name, limit=MAX_PICTURE_PIXELS)
     return info
 
 

@@ -2,6 +2,7 @@
 text_recognition) on pictures and video frames with text drawn at known places."""
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -126,3 +127,14 @@ def test_the_cli_prints_the_lines_and_says_what_is_wrong(mesh: Settings, tmp_pat
     wrong = cli(mesh, "ocr", str(source), "--time", "2")
     assert wrong.returncode == 1 and "INVALID_ARGUMENT" in wrong.stderr
     assert "still picture" in wrong.stderr and "Traceback" not in wrong.stderr
+
+
+async def test_a_huge_declared_picture_is_refused_before_decoding(client: MeshClient) -> None:
+    # 58 KB of PNG that declares 10000x6000: refused from its header, never decoded
+    buffer = io.BytesIO()
+    Image.new("L", (10000, 6000)).save(buffer, format="PNG")
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await recognise(client, image=common_pb2.MediaRef(inline_data=buffer.getvalue(),
+                                                          name="huge.png"))
+    assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "10000x6000" in caught.value.details() and "scale it down" in caught.value.details()
