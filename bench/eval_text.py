@@ -204,8 +204,7 @@ def eval_subtitles(clips: int) -> dict[str, Any]:
     truth_cues = found_cues = matched = 0
     start_errors: list[float] = []
     end_errors: list[float] = []
-    truths: list[str] = []
-    reads: list[str] = []
+    by_language: dict[str, tuple[list[str], list[str]]] = {}
     video_s = {720: 0.0, 360: 0.0}
     wall_s = {720: 0.0, 360: 0.0}
     ocr_calls = samples = 0
@@ -213,9 +212,13 @@ def eval_subtitles(clips: int) -> dict[str, Any]:
         folder = Path(tmp)
         for k in range(clips):
             width, height = (1280, 720) if k % 2 == 0 else (640, 360)
+            chinese = k % 4 >= 2  # en, en, zh, zh, ...: both sizes in both languages
             path = folder / f"clip{k}.mp4"
-            truth = subtitles.write_clip(path, 6000 + k, width=width, height=height,
-                                         seconds=12.0)
+            truth = subtitles.write_clip(
+                path, 6000 + k, width=width, height=height, seconds=12.0,
+                lines=tuple(ZH) if chinese else subtitles.LINES,
+                font_file=font_paths()["wqy-zenhei"] if chinese else None)
+            language = "zh" if chinese else "en"
             info = media.probe(path)
             job = subtitles_job.SubtitleJob(path, subtitles_job.DEFAULT_BAND,
                                             subtitles_job.DEFAULT_SAMPLE_FPS,
@@ -244,20 +247,25 @@ def eval_subtitles(clips: int) -> dict[str, Any]:
                 matched += 1
                 start_errors.append(abs(got.start - want.start))
                 end_errors.append(abs(got.end - want.end))
-                truths.append(want.text)
-                reads.append(got.text)
+                by_language.setdefault(language, ([], []))
+                by_language[language][0].append(want.text)
+                by_language[language][1].append(got.text)
     rows = [{"cues": truth_cues, "precision": matched / max(1, found_cues),
-             "recall": matched / max(1, truth_cues), "cer": jiwer.cer(truths, reads),
+             "recall": matched / max(1, truth_cues),
+             "cer_en": jiwer.cer(*by_language["en"]) if "en" in by_language else None,
+             "cer_zh": jiwer.cer(*by_language["zh"]) if "zh" in by_language else None,
              "start_err_s": float(np.mean(start_errors)), "end_err_s": float(np.mean(end_errors)),
              "x_realtime_720p": video_s[720] / max(wall_s[720], 1e-9),
              "x_realtime_360p": video_s[360] / max(wall_s[360], 1e-9)}]
     return {"title": f"subtitles: {clips} clips of 12 s (mediamesh.synth.subtitles, seeds from "
-                     "6000, 1280x720 and 640x360, English cues over moving shots, H.264), the "
+                     "6000, 1280x720 and 640x360, English (Pillow's font) or Chinese (WenQuanYi "
+                     "Zen Hei) cues over moving shots, H.264), the "
                      "ExtractSubtitles job in-process, both models in onnxruntime on one "
                      f"thread, {subtitles_job.DEFAULT_SAMPLE_FPS:g} samples a second; "
                      f"{ocr_calls} OCR calls for {samples} samples (the change gate skipped "
                      f"the rest)",
-            "table": rows, "columns": ["cues", "precision", "recall", "cer", "start_err_s",
+            "table": rows, "columns": ["cues", "precision", "recall", "cer_en", "cer_zh",
+                                       "start_err_s",
                                        "end_err_s", "x_realtime_720p", "x_realtime_360p"]}
 
 

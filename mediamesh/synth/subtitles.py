@@ -57,13 +57,14 @@ def _shot(kind: str, seed: int, count: int, width: int, height: int) -> np.ndarr
     return np.clip(image[None] + noise + 0.5, 0, 255).astype(np.uint8)
 
 
-def _cues(rng: np.random.Generator, seconds: float, fps: float) -> list[tuple[float, float, str]]:
+def _cues(rng: np.random.Generator, seconds: float, fps: float,
+          lines: tuple[str, ...] = LINES) -> list[tuple[float, float, str]]:
     out, t = [], float(rng.uniform(0.3, 0.8))
     while t < seconds - 1.0:
         length = float(rng.uniform(1.2, 2.4))
         end = min(seconds - 0.2, t + length)
         out.append((round(t * fps) / fps, round(end * fps) / fps,
-                    LINES[int(rng.integers(len(LINES)))]))
+                    lines[int(rng.integers(len(lines)))]))
         t = end + float(rng.uniform(0.4, 0.9))
     return out
 
@@ -84,19 +85,24 @@ def _draw(frame: np.ndarray, text: str, font: ImageFont.FreeTypeFont, stroke: in
 
 
 def render(seed: int, *, width: int = 640, height: int = 360, fps: float = 25.0,
-           seconds: float = 8.0) -> tuple[np.ndarray, np.ndarray, SubtitleTruth]:
-    """(frames with subtitles, the same frames without, truth), uint8 (N, H, W, 3)."""
+           seconds: float = 8.0, lines: tuple[str, ...] = LINES, font_file: Path | None = None
+           ) -> tuple[np.ndarray, np.ndarray, SubtitleTruth]:
+    """(frames with subtitles, the same frames without, truth), uint8 (N, H, W, 3). Other
+    `lines` need a `font_file` that has their glyphs (Pillow's own font is Latin only: e.g.
+    Chinese in WenQuanYi Zen Hei, Debian's fonts-wqy-zenhei)."""
     rng = np.random.default_rng(seed)
     count = round(seconds * fps)
     per_shot = round(SHOT_SECONDS * fps)
     clean = np.concatenate([_shot(KINDS[int(rng.integers(len(KINDS)))], seed * 100 + i,
                                   min(per_shot, count - i * per_shot), width, height)
                             for i in range(-(-count // per_shot))])[:count]
-    font = ImageFont.load_default(size=max(10, round(height * 0.07)))
+    size = max(10, round(height * 0.07))
+    font = ImageFont.truetype(str(font_file), size) if font_file else \
+        ImageFont.load_default(size=size)
     stroke = max(1, round(height / 180))
     frames = clean.copy()
     cues = []
-    for start, end, text in _cues(rng, count / fps, fps):
+    for start, end, text in _cues(rng, count / fps, fps, lines):
         box = None
         for i in range(round(start * fps), min(count, round(end * fps))):
             box = _draw(frames[i], text, font, stroke)
