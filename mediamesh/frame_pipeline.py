@@ -39,7 +39,9 @@ async def pipelined(frames: Iterator[F], chunk_frames: int,
             chunk = await upcoming if upcoming else []
     finally:
         for future in (pending[1] if pending else None, upcoming):
-            if future is not None and not future.done():
+            if future is None:
+                continue
+            if not future.done():
                 future.cancel()
-                with contextlib.suppress(BaseException):
-                    await future
+            with contextlib.suppress(BaseException):
+                await future  # also retrieves a failure nobody will ask for any more
