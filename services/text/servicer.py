@@ -76,7 +76,10 @@ class TextServicer(text_pb2_grpc.TextServiceServicer):
             cues_json = store.sibling(srt, "", "json")
             by_language = {code: store.sibling(srt, f".{code}", "srt")
                            for code in (job_options.languages or LANGUAGES)}
-            job = subtitles_job.SubtitleJob(path, *job_options.fields())
+            o = job_options
+            job = subtitles_job.SubtitleJob(
+                path, band=o.band, sample_fps=o.sample_fps, min_cue_duration=o.min_cue,
+                similarity=o.similarity, split_languages=o.split, languages=o.languages)
             extractor = subtitles_job.SubtitleExtractor(self.reader)
             async for item in extractor.run(job, info, srt, cues_json, by_language):
                 if isinstance(item, subtitles_job.SubtitleProgress):
@@ -97,7 +100,8 @@ class TextServicer(text_pb2_grpc.TextServiceServicer):
 
 @dataclass(frozen=True)
 class _SubtitleOptions:
-    """ExtractSubtitles' request fields, checked, defaults filled in (SubtitleJob's order)."""
+    """ExtractSubtitles' request fields, checked, defaults filled in (before the video is
+    fetched: a bad request costs no download)."""
 
     band: NormBox
     sample_fps: float
@@ -105,11 +109,6 @@ class _SubtitleOptions:
     similarity: float
     split: bool
     languages: tuple[str, ...]
-
-    def fields(self) -> tuple[NormBox, float, float, float, bool, tuple[str, ...]]:
-        # not dataclasses.astuple: it would turn the NormBox into a tuple too
-        return (self.band, self.sample_fps, self.min_cue, self.similarity, self.split,
-                self.languages)
 
 
 def _subtitle_options(request: text_pb2.ExtractSubtitlesRequest) -> _SubtitleOptions:
