@@ -35,9 +35,10 @@ def _is_unknown_model(exc: InferenceServerException) -> bool:
 
 
 def _is_unknown_region(exc: InferenceServerException) -> bool:
-    """Triton does not know a region we registered: it restarted since."""
-    text = (exc.message() or "").lower()
-    return "shared memory region" in text and ("unable to find" in text or "not" in text)
+    """Triton does not know a region we registered: it restarted since (2.51 says "Unable
+    to find shared memory region: '<name>'", NOT_FOUND). Other region errors (too small, a
+    bad offset) are not restarts and must not be retried as one."""
+    return "unable to find shared memory region" in (exc.message() or "").lower()
 
 
 class TritonClient:
