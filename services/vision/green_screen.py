@@ -61,7 +61,7 @@ class KeyedPlanes:
     of their chroma: crop alpha to the picture)."""
 
     alpha: np.ndarray  # uint8 (N, 1, 2h, 2w), 255 = subject
-    alpha_chroma: np.ndarray  # uint8 (N, 1, h, w), alpha averaged over 2x2 blocks
+    alpha_chroma: np.ndarray  # uint8 (N, 1, h, w), alpha at the chroma samples
     despilled_chroma: np.ndarray  # uint8 (N, 2, h, w), U and V after spill suppression
 
     def frame_alpha(self, i: int, planes: media.YuvPlanes) -> np.ndarray:
