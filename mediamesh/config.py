@@ -62,6 +62,8 @@ class Settings(BaseSettings):
     media_root: Path = Field(default=None, validate_default=False)  # type: ignore[assignment]
     model_repository: Path = SOURCE_ROOT / "model_repository"
     workflows_dir: Path = SOURCE_ROOT / "workflows"
+    # one <category>.yaml per moderation category (TextService.Moderate), re-read on change
+    moderation_policies_dir: Path = SOURCE_ROOT / "policies"
 
     nats_url: str | None = None  # set to use an external NATS instead of the embedded one
     triton_url: str | None = None  # host:port of an external Triton (gRPC)

