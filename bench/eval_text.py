@@ -20,7 +20,10 @@ Sections:
         similarity >= 0.8), CER of the matched cues, mean start / end error, and speed as
         video seconds per wall second at 720p and 360p.
 
-    python bench/eval_text.py [--frames 40] [--section ocr|subtitles]
+  retrieval, keywords, moderation  bench/text_semantics.py: cross-lingual retrieval top-1,
+        keyword precision@5 and moderation precision / recall on hand-labelled texts.
+
+    python bench/eval_text.py [--frames 40] [--section ocr|subtitles|retrieval|...]
 
 Needs the bench extra (`pip install -e .[bench]`: jiwer) and the two fonts (`make
 eval-text` installs both).
@@ -43,6 +46,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 sys.path.insert(0, str(Path(__file__).parent))
 from local_models import LocalModels
+from text_semantics import eval_keywords, eval_moderation, eval_retrieval
 
 from services.text.reader import ReadLine, TextReader
 
@@ -269,8 +273,9 @@ def eval_subtitles(clips: int) -> dict[str, Any]:
                                        "end_err_s", "x_realtime_720p", "x_realtime_360p"]}
 
 
-SECTIONS: dict[str, Callable[[int], dict[str, Any]]] = {"ocr": eval_ocr,
-                                                        "subtitles": eval_subtitles}
+SECTIONS: dict[str, Callable[[int], dict[str, Any]]] = {
+    "ocr": eval_ocr, "subtitles": eval_subtitles, "retrieval": eval_retrieval,
+    "keywords": eval_keywords, "moderation": eval_moderation}
 
 
 def markdown(section: dict[str, Any]) -> str:

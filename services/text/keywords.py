@@ -73,8 +73,8 @@ def chinese_candidates(text: str, user_terms: Sequence[str], limit: int
 
 def english_candidates(text: str, user_terms: Sequence[str], limit: int) -> list[str]:
     """Phrases of up to MAX_PHRASE_WORDS consecutive words with no stop word, no adverb
-    (-ly) at either end and no punctuation between, most frequent first (ties: earliest);
-    user terms that occur are always in."""
+    (-ly) at either end and no punctuation between, most frequent first (ties: earliest,
+    then longest); user terms that occur are always in."""
     counts: Counter[str] = Counter()
     first_seen: dict[str, int] = {}
     surface: dict[str, str] = {}
@@ -95,7 +95,7 @@ def english_candidates(text: str, user_terms: Sequence[str], limit: int) -> list
                 first_seen.setdefault(key, position + i)
                 surface.setdefault(key, " ".join(gram))
         position += len(words)
-    ranked = sorted(counts, key=lambda k: (-counts[k], first_seen[k]))[:limit]
+    ranked = sorted(counts, key=lambda k: (-counts[k], first_seen[k], -k.count(" ")))[:limit]
     lowered_text = text.lower()
     users = [t for t in user_terms if t.lower() in lowered_text and t.lower() not in ranked]
     return users + [surface[k] for k in ranked][:limit - len(users)]

@@ -4,7 +4,9 @@ policies directory (setting `moderation_policies_dir`, default `policies/`).
 A category flags a text when one of its terms occurs in it, or when one of the text's
 sentences is close enough in meaning to one of its example phrases (cosine similarity of
 the multilingual embeddings, the same space for Chinese and English: an English example
-also catches its Chinese paraphrase). Terms come in two kinds:
+also catches its Chinese paraphrase). Counter-examples are harmless look-alikes ("she
+killed it on stage"): a sentence nearer to one of them than to every example has its score
+pushed down by the difference. Terms come in two kinds:
   terms            matched as written: Chinese as a substring, Latin-script terms as whole
                    words (so "ass" never matches "class"), case-insensitive
   segmented_terms  matched only as whole words of jieba's segmentation (Chinese) or of the
@@ -44,6 +46,7 @@ class PolicyFile(BaseModel):
     terms: list[str] = []
     segmented_terms: list[str] = []
     examples: list[str] = []
+    counter_examples: list[str] = []
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,19 @@ def term_matches(text: str, categories: list[Category]) -> list[TermMatch]:
     return sorted(found, key=lambda m: (m.start, m.end, m.category))
 
 
+def semantic_score(sentences: np.ndarray, examples: np.ndarray,
+                   counters: np.ndarray) -> float:
+    """Over a text's sentences (n, D), the best of: similarity to the nearest example,
+    minus how much nearer the nearest counter-example is; 0..1."""
+    if not len(sentences) or not len(examples):
+        return 0.0
+    positive = (sentences @ examples.T).max(axis=1)
+    if len(counters):
+        negative = (sentences @ counters.T).max(axis=1)
+        positive = positive - np.maximum(negative - positive, 0.0)
+    return float(np.clip(positive.max(), 0.0, 1.0))
+
+
 class Policies:
     """The categories in a directory, re-read when a file changes."""
 
@@ -119,7 +135,7 @@ class Policies:
         self.directory = directory
         self._seen: dict[Path, float] = {}
         self._categories: dict[str, Category] = {}
-        self._examples: dict[str, np.ndarray] = {}  # category -> example embeddings
+        self._examples: dict[tuple[str, bool], np.ndarray] = {}  # (category, counter) -> vectors
 
     def categories(self) -> dict[str, Category]:
         files = {p: p.stat().st_mtime for p in sorted(self.directory.glob("*.yaml"))} \
@@ -142,12 +158,16 @@ class Policies:
                                   f"{sorted(known)}", field_name="categories")
         return [known[n] for n in names] if names else list(known.values())
 
-    async def examples(self, category: Category, embed: Embed) -> np.ndarray:
-        if category.name not in self._examples:
-            examples = [e for e in category.policy.examples if e.strip()]
-            self._examples[category.name] = await embed(examples) if examples else \
+    async def examples(self, category: Category, embed: Embed, counter: bool = False
+                       ) -> np.ndarray:
+        """The embeddings of a category's examples (or counter-examples), (n, D)."""
+        key = (category.name, counter)
+        if key not in self._examples:
+            phrases = category.policy.counter_examples if counter else category.policy.examples
+            phrases = [e for e in phrases if e.strip()]
+            self._examples[key] = await embed(phrases) if phrases else \
                 np.zeros((0, 1), np.float32)
-        return self._examples[category.name]
+        return self._examples[key]
 
     async def judge(self, texts: list[str], categories: list[Category],
                     embed: Embed) -> list[Verdict]:
@@ -157,6 +177,7 @@ class Policies:
         flat = [s for parts in per_text for s in parts]
         vectors = await embed(flat) if flat else np.zeros((0, 1), np.float32)
         examples = {c.name: await self.examples(c, embed) for c in categories}
+        counters = {c.name: await self.examples(c, embed, counter=True) for c in categories}
         verdicts, start = [], 0
         for text, parts in zip(texts, per_text, strict=True):
             mine = vectors[start:start + len(parts)]
@@ -165,9 +186,7 @@ class Policies:
             matched = {m.category for m in matches}
             scores = {}
             for c in categories:
-                ex = examples[c.name]
-                semantic = float(np.clip((mine @ ex.T).max(), 0, 1)) \
-                    if len(mine) and len(ex) else 0.0
+                semantic = semantic_score(mine, examples[c.name], counters[c.name])
                 scores[c.name] = 1.0 if c.name in matched else semantic
             flagged = any(scores[c.name] >= c.policy.threshold for c in categories)
             verdicts.append(Verdict(flagged, scores, matches))
