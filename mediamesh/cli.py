@@ -32,6 +32,9 @@ runs_app = typer.Typer(help="Inspect, follow and cancel workflow runs.", no_args
 app.add_typer(runs_app, name="runs")
 workflows_app = typer.Typer(help="List and validate workflows.", no_args_is_help=True)
 app.add_typer(workflows_app, name="workflows")
+text_app = typer.Typer(help="Keywords, moderation and semantic search (TextService).",
+                       no_args_is_help=True)
+app.add_typer(text_app, name="text")
 # Piped output (scripts, CI logs) gets wide tables instead of truncated 80-column ones.
 console = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
@@ -531,6 +534,112 @@ def ocr(picture: Annotated[Path, typer.Argument(help="an image, or a video with 
                          indent=2, ensure_ascii=False))
     else:
         console.print(lines_table(picture, response))
+
+
+def _print_reply(reply: Any, table: Any, as_json: bool) -> None:
+    from google.protobuf import json_format
+
+    if as_json:
+        print(json.dumps(json_format.MessageToDict(reply, preserving_proto_field_name=True),
+                         indent=2, ensure_ascii=False))
+    else:
+        console.print(table)
+
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable")]
+
+
+@text_app.command("keywords")
+def text_keywords(
+        text: Annotated[str, typer.Argument(help="the text, or @FILE to read it from a file")],
+        top_k: Annotated[int, typer.Option("--top-k", help="how many")] = 10,
+        language: Annotated[str, typer.Option(help="zh or en (default: detected)")] = "",
+        term: Annotated[list[str] | None, typer.Option(
+            "--term", help="a name or term to keep whole (repeatable)")] = None,
+        diversity: Annotated[float, typer.Option(help="0 = most relevant, 1 = most varied")]
+        = 0.0,
+        as_json: JsonOpt = False) -> None:
+    """A text's keywords (jieba TF-IDF for Chinese, embedding-ranked phrases for English)."""
+    from mediamesh import text_cli
+    from mediamesh.v1 import text_pb2
+
+    request = text_pb2.ExtractKeywordsRequest(
+        text=run_job(_read(text_cli.read_text, text)), top_k=top_k, language=language,
+        user_dictionary=term or [], diversity=diversity)
+    reply = run_job(text_cli.keywords(settings(), request))
+    _print_reply(reply, text_cli.keywords_table(reply), as_json)
+
+
+@text_app.command("moderate")
+def text_moderate(
+        texts: Annotated[list[str], typer.Argument(help="texts (or @FILE each) to check")],
+        category: Annotated[list[str] | None, typer.Option(
+            help="only these policy categories (repeatable; default: all)")] = None,
+        as_json: JsonOpt = False) -> None:
+    """Check texts against the mesh's moderation policies (policies/*.yaml)."""
+    from mediamesh import text_cli
+    from mediamesh.v1 import text_pb2
+
+    contents = [run_job(_read(text_cli.read_text, t)) for t in texts]
+    reply = run_job(text_cli.moderate(settings(), text_pb2.ModerateRequest(
+        texts=contents, categories=category or [])))
+    _print_reply(reply, text_cli.moderation_table(contents, reply), as_json)
+
+
+@text_app.command("index")
+def text_index(
+        index: Annotated[str, typer.Argument(help="the index (created on first use)")],
+        media_id: Annotated[str, typer.Argument(help="your id for the media")],
+        srt_file: Annotated[Path | None, typer.Option("--srt", help="index these subtitle "
+                            "cues with their times (e.g. from `mediamesh extract-subtitles`)")]
+        = None,
+        text: Annotated[list[str] | None, typer.Option(
+            help="a text about the whole media: title, description, tags (repeatable)")]
+        = None,
+        uri: Annotated[str, typer.Option(help="where the media is, kept with the hits")] = "",
+        meta: Annotated[list[str] | None, typer.Option(
+            help="KEY=VALUE returned with its hits (repeatable)")] = None) -> None:
+    """Add a media item's subtitles and texts to a search index (replacing what it had;
+    nothing to index removes it)."""
+    from mediamesh import text_cli
+    from mediamesh.v1 import common_pb2, text_pb2
+
+    entries = run_job(_read(text_cli.srt_texts, srt_file)) if srt_file else []
+    entries += [text_pb2.IndexedText(text=t, kind="text") for t in text or []]
+    metadata = {}
+    for pair in meta or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            fail(f"--meta needs KEY=VALUE, got {pair!r}")
+        metadata[key] = value
+    request = text_pb2.IndexMediaRequest(index=index, media_id=media_id, texts=entries,
+                                         metadata=metadata)
+    if uri:
+        request.media.CopyFrom(common_pb2.MediaRef(uri=uri))
+    reply = run_job(text_cli.index(settings(), request))
+    verb = "removed from" if not entries else f"{reply.indexed} texts in"
+    console.print(f"{media_id}: {verb} index {index}")
+
+
+@text_app.command("search")
+def text_search(
+        index: Annotated[str, typer.Argument(help="the index")],
+        query: Annotated[str, typer.Argument(help="what to find, in any language")],
+        top_k: Annotated[int, typer.Option("--top-k")] = 10,
+        min_score: Annotated[float, typer.Option(help="leave out hits below, 0..1")] = 0.0,
+        as_json: JsonOpt = False) -> None:
+    """Search an index by meaning: a query in English finds Chinese subtitles too."""
+    from mediamesh import text_cli
+    from mediamesh.v1 import text_pb2
+
+    reply = run_job(text_cli.search(settings(), text_pb2.SearchRequest(
+        index=index, query=query, top_k=top_k, min_score=min_score)))
+    _print_reply(reply, text_cli.hits_table(query, reply), as_json)
+
+
+async def _read(reader: Any, source: Any) -> Any:
+    """A file-reading helper as a job, so its JobError prints like a failed call."""
+    return reader(source)
 
 
 @app.command()

@@ -1,6 +1,7 @@
 """The CLI runs jobs through the mesh: stages local files, shows progress, explains errors."""
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -75,3 +76,36 @@ def test_validate_a_workflow_file_offline(tmp_path: Path) -> None:
 def subprocess_cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "mediamesh.cli", *args], capture_output=True,
                           text=True, timeout=60)
+
+
+def test_index_subtitles_and_search_them_from_the_cli(mesh: Settings, tmp_path: Path) -> None:
+    subtitles = tmp_path / "cooking.srt"
+    subtitles.write_text("1\n00:00:01,000 --> 00:00:03,000\n把鸡蛋打进碗里，加一点盐。\n\n"
+                         "2\n00:00:03,000 --> 00:00:06,000\n用小火慢慢煎五分钟。\n", "utf-8")
+    added = cli(mesh, "text", "index", "cli-cookbook", "omelette", "--srt", str(subtitles),
+                "--meta", "chef=li")
+    assert added.returncode == 0, added.stderr
+    assert "2 texts in index cli-cookbook" in added.stdout
+    found = cli(mesh, "text", "search", "cli-cookbook", "fry it slowly over a low flame",
+                "--json")
+    assert found.returncode == 0, found.stderr
+    hits = json.loads(found.stdout)["hits"]
+    assert hits[0]["text"] == "用小火慢慢煎五分钟。" and hits[0]["range"] == {"start": 3.0,
+                                                                          "end": 6.0}
+    assert hits[0]["metadata"] == {"chef": "li"}
+    missing = cli(mesh, "text", "search", "cli-nothing", "x")
+    assert missing.returncode == 1 and "NOT_FOUND" in missing.stderr
+    assert "IndexMedia" in missing.stderr and "Traceback" not in missing.stderr
+    bad = cli(mesh, "text", "index", "cli-cookbook", "x", "--srt", str(tmp_path / "none.srt"))
+    assert bad.returncode == 1 and "cannot read" in bad.stderr
+
+
+def test_keywords_and_moderation_from_the_cli(mesh: Settings) -> None:
+    words = cli(mesh, "text", "keywords", "嫦娥六号探测器在月球背面成功着陆，将采集月球样品。",
+                "--term", "嫦娥六号", "--json")
+    assert words.returncode == 0, words.stderr
+    assert "嫦娥六号" in [k["text"] for k in json.loads(words.stdout)["keywords"]]
+    checked = cli(mesh, "text", "moderate", "加微信领取优惠", "周末去公园野餐吧", "--json")
+    assert checked.returncode == 0, checked.stderr
+    results = json.loads(checked.stdout)["results"]
+    assert results[0]["flagged"] and not results[1].get("flagged", False)
