@@ -29,16 +29,22 @@ class TextReader:
     def __init__(self, triton: TritonClient) -> None:
         self.triton = triton
 
-    async def read(self, rgb: np.ndarray, max_side: int = ocr.DETECT_MAX_SIDE
-                   ) -> list[ReadLine]:
-        """The lines of text in an RGB picture, in reading order; lines read with less
-        than ocr.MIN_CONFIDENCE are left out. `max_side` caps the detector's long side."""
+    async def detect(self, rgb: np.ndarray, max_side: int = ocr.DETECT_MAX_SIDE
+                     ) -> list[ocr.Quad]:
+        """Where the lines of text are (the detector only), in reading order."""
         height, width = rgb.shape[:2]
         pixels = await run_in_thread(ocr.detector_input, rgb, max_side)
         out = await self.triton.infer(DETECTION_MODEL, {text_detection.INPUT: pixels},
                                       [text_detection.OUTPUT])
-        quads = await run_in_thread(ocr.text_quads, out[text_detection.OUTPUT][0, 0], width,
-                                    height)
+        quads: list[ocr.Quad] = await run_in_thread(
+            ocr.text_quads, out[text_detection.OUTPUT][0, 0], width, height)
+        return quads
+
+    async def read(self, rgb: np.ndarray, max_side: int = ocr.DETECT_MAX_SIDE
+                   ) -> list[ReadLine]:
+        """The lines of text in an RGB picture, in reading order; lines read with less
+        than ocr.MIN_CONFIDENCE are left out. `max_side` caps the detector's long side."""
+        quads = await self.detect(rgb, max_side)
         crops = await run_in_thread(lambda: [ocr.line_crop(rgb, q) for q in quads])
         read: dict[int, tuple[str, float]] = {}
         for batch in ocr.recogniser_batches(crops):

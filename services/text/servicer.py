@@ -176,7 +176,7 @@ class _SubtitleOptions:
     """ExtractSubtitles' request fields, checked, defaults filled in (before the video is
     fetched: a bad request costs no download)."""
 
-    band: NormBox
+    band: NormBox | None
     sample_fps: float
     min_cue: float
     similarity: float
@@ -185,7 +185,7 @@ class _SubtitleOptions:
 
 
 def _subtitle_options(request: text_pb2.ExtractSubtitlesRequest) -> _SubtitleOptions:
-    band = subtitles_job.DEFAULT_BAND
+    band = None  # found on probe frames
     if request.HasField("region"):
         r = request.region
         band = check_box(NormBox(r.x, r.y, r.width, r.height), "region")

@@ -60,6 +60,39 @@ def similar(a: str, b: str) -> float:
     return SequenceMatcher(None, a, b).ratio() if a and b else float(a == b)
 
 
+def _same_place(a: tuple[float, float, float, float], b: tuple[float, float, float, float],
+                min_iou: float) -> bool:
+    w = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    h = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    union = a[2] * a[3] + b[2] * b[3] - w * h
+    return union > 0 and w * h / union >= min_iou
+
+
+def drop_static_lines(samples: list[Sample], *, min_share: float = 0.6,
+                      min_samples: int = 20, min_iou: float = 0.8) -> list[Sample]:
+    """The samples without lines that stay put with the same text on at least `min_share`
+    of them (a watermark, a channel name): no subtitle stays on screen for most of a video.
+    Counted on exact reads at a 2%-grid position (linear in the samples); a line then goes
+    wherever a read similar to a static one is at its place. Needs `min_samples`."""
+    if len(samples) < min_samples:
+        return samples
+    counts: Counter[tuple[str, int, int]] = Counter()
+    first: dict[tuple[str, int, int], SampledLine] = {}
+    for sample in samples:
+        keys = {(line.text, round(line.box[0] / 0.02), round(line.box[1] / 0.02)): line
+                for line in sample.lines}
+        counts.update(keys.keys())
+        for key, line in keys.items():
+            first.setdefault(key, line)
+    static = [first[key] for key, n in counts.items() if n >= min_share * len(samples)]
+    if not static:
+        return samples
+    return [Sample(sample.time, tuple(
+        line for line in sample.lines
+        if not any(_same_place(line.box, s.box, min_iou) and similar(line.text, s.text) >= 0.8
+                   for s in static))) for sample in samples]
+
+
 def build_cues(samples: list[Sample], step: float, *, similarity: float = 0.8,
                min_duration: float = 0.5, end_of_video: float | None = None) -> list[Cue]:
     """Cues from samples taken every `step` seconds, in time order."""

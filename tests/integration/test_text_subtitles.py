@@ -54,3 +54,23 @@ async def test_bad_requests_name_the_field(client: MeshClient, clip: subtitles.S
     stream = client.text.ExtractSubtitles(text_pb2.ExtractSubtitlesRequest(
         video=common_pb2.MediaRef(uri="subs/clip.mp4"), **fields), timeout=60)
     await assert_invalid_argument(collect(stream), field, text)
+
+
+async def test_subtitles_at_the_top_are_found_and_a_watermark_and_a_sign_are_not_cues(
+        client: MeshClient, media_root: Path) -> None:
+    path = media_root / "subs" / "top.mp4"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    truth = subtitles.write_clip(path, SEED + 1, width=640, height=360, seconds=10.0,
+                                 position="top", watermark="CH7 NEWS", scene_text="EXIT 12")
+    _, result = await collect(client.text.ExtractSubtitles(text_pb2.ExtractSubtitlesRequest(
+        video=common_pb2.MediaRef(uri="subs/top.mp4"),
+        output=common_pb2.OutputSpec(uri="subs/top.srt", overwrite=True)), timeout=300))
+    assert [c.text for c in result.cues] == [c.text for c in truth.cues]
+    assert all(c.box.y + c.box.height < 0.35 for c in result.cues)
+    # the same clip read in the bottom band only: the watermark is the one text there, on
+    # every frame, and is dropped as one
+    _, bottom = await collect(client.text.ExtractSubtitles(text_pb2.ExtractSubtitlesRequest(
+        video=common_pb2.MediaRef(uri="subs/top.mp4"),
+        region=common_pb2.Box(x=0.5, y=0.85, width=0.5, height=0.15),
+        output=common_pb2.OutputSpec(uri="subs/bottom.srt", overwrite=True)), timeout=300))
+    assert list(bottom.cues) == []

@@ -8,6 +8,7 @@ from services.text.subtitle_cues import (
     Sample,
     SampledLine,
     build_cues,
+    drop_static_lines,
     language_of,
     split_by_language,
     srt_time,
@@ -70,3 +71,17 @@ def test_srt_format() -> None:
     cues = build_cues(samples(["", "One", "One", "", "Two", "Two"], 0.5), 0.5)
     assert to_srt(cues) == ("1\n00:00:00,250 --> 00:00:01,250\nOne\n\n"
                             "2\n00:00:01,750 --> 00:00:02,750\nTwo\n\n")
+
+
+def test_a_watermark_that_stays_put_is_dropped_and_subtitles_are_kept() -> None:
+    mark = SampledLine("CH7 NEWS", 0.95, (0.84, 0.91, 0.13, 0.05))
+    misread = SampledLine("CH7 NEW5", 0.9, (0.841, 0.912, 0.13, 0.05))
+    samples = [Sample(i * 0.25, (SampledLine(f"line {i // 8}", 0.99, (0.3, 0.83, 0.4, 0.08)),
+                                 misread if i % 10 == 3 else mark)) for i in range(40)]
+    kept = drop_static_lines(samples)
+    assert all(len(s.lines) == 1 and s.lines[0].text.startswith("line") for s in kept)
+    assert drop_static_lines(samples[:10]) == samples[:10]  # too few samples to judge
+    moving = [Sample(s.time, (s.lines[0], SampledLine("CH7 NEWS", 0.95, (i / 40, 0.5, 0.1,
+                                                                           0.05))))
+              for i, s in enumerate(samples)]
+    assert drop_static_lines(moving) == moving  # the same text moving about is not a mark
