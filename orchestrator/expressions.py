@@ -178,6 +178,12 @@ def _projected_prefix(node: dict[str, Any]) -> RefPath | None:
     return None
 
 
+#: Nodes whose children after the first are evaluated against the first one's result (each
+#: element of a projection, the piped value), not against the run: only the first holds
+#: references (`[a, b][] | [?text]` filters on each element's own `text`).
+_RELATIVE_AFTER_FIRST = ("pipe", "projection", "filter_projection", "value_projection")
+
+
 def _paths(node: dict[str, Any]) -> Iterator[RefPath]:
     chain = _chain(node)
     if chain is not None:
@@ -187,6 +193,9 @@ def _paths(node: dict[str, Any]) -> Iterator[RefPath]:
     if prefix is not None:
         yield prefix
         return
-    for child in node.get("children", []):
+    children = node.get("children", [])
+    if node["type"] in _RELATIVE_AFTER_FIRST:
+        children = children[:1]
+    for child in children:
         if isinstance(child, dict):
             yield from _paths(child)

@@ -35,3 +35,17 @@ def test_templates_interpolate_each_expression() -> None:
 def test_unclosed_expression_is_reported() -> None:
     with pytest.raises(expressions.ExpressionError, match="unclosed"):
         expressions.find("take ${inputs.songs")
+
+
+def test_names_relative_to_a_pipe_or_a_projection_are_not_references() -> None:
+    expr = expressions.parse("[steps.a.outputs.cues[*].{text: text, kind: 'subtitle'}, "
+                             "[{text: steps.b.outputs.transcript}]][] | [?text]")
+    assert sorted(expr.references()) == [("steps", "a", "outputs", "cues", "*"),
+                                         ("steps", "b", "outputs", "transcript")]
+    context = {"steps": {"a": {"outputs": {"cues": [{"text": "hi"}, {"text": ""}]}},
+                         "b": {"outputs": {"transcript": "said"}}}}
+    assert expr.evaluate(context) == [{"text": "hi", "kind": "subtitle"}, {"text": "said"}]
+    skipped = {"steps": {"a": {"outputs": None}, "b": {"outputs": {"transcript": ""}}}}
+    assert expr.evaluate(skipped) == []
+    filtered = expressions.parse("inputs.clips[?size > `3`].name")
+    assert filtered.references() == [("inputs", "clips")]
