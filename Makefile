@@ -40,7 +40,7 @@ demo: up
 	@echo "demo outputs are in ./out (mesh still running: 'make down' stops it)"
 
 # Debian tools the tests use as data generators (never linked into the services):
-# espeak-ng (GPL-3) says the sentences DetectSpeech must find.
+# espeak-ng (GPL-3) says the sentences DetectSpeech and Transcribe must find.
 system:
 	@command -v espeak-ng >/dev/null 2>&1 || { \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
@@ -50,7 +50,7 @@ system:
 test: models system
 	$(BIN)/python -m pytest -q
 
-unit: venv
+unit: venv system
 	$(BIN)/python -m pytest -q tests/unit
 
 bench: models
@@ -63,7 +63,7 @@ eval: models
 	$(BIN)/python bench/eval_audio.py
 
 # OCR quality on rendered zh/en subtitle frames (bench extra); the fonts are test data only.
-eval-text: models
+eval-text: models system
 	@fc-list 2>/dev/null | grep -qi "wqy zen hei" && fc-list | grep -qi "dejavu sans" || { \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get install -y -q fonts-wqy-zenhei fonts-dejavu-core >/dev/null 2>&1 || \

@@ -20,6 +20,9 @@ Sections:
         similarity >= 0.8), CER of the matched cues, mean start / end error, and speed as
         video seconds per wall second at 720p and 360p.
 
+  speech  bench/text_speech.py: Transcribe's pipeline on espeak-ng programmes with exact
+        line times: WER (en) / CER (zh), segment boundary error, real-time factor.
+
   retrieval, keywords, moderation  bench/text_semantics.py: cross-lingual retrieval top-1,
         keyword precision@5 and moderation precision / recall on hand-labelled texts.
 
@@ -47,6 +50,7 @@ from PIL import Image, ImageDraw, ImageFont
 sys.path.insert(0, str(Path(__file__).parent))
 from local_models import LocalModels
 from text_semantics import eval_keywords, eval_moderation, eval_retrieval
+from text_speech import eval_speech
 
 from services.text.reader import ReadLine, TextReader
 
@@ -292,7 +296,7 @@ def eval_subtitles(clips: int) -> dict[str, Any]:
 
 SECTIONS: dict[str, Callable[[int], dict[str, Any]]] = {
     "ocr": eval_ocr, "subtitles": eval_subtitles, "retrieval": eval_retrieval,
-    "keywords": eval_keywords, "moderation": eval_moderation}
+    "keywords": eval_keywords, "moderation": eval_moderation, "speech": eval_speech}
 
 
 def markdown(section: dict[str, Any]) -> str:

@@ -381,7 +381,7 @@ def extract_subtitles_command(
         video: Annotated[Path, typer.Argument(help="a video with burned-in subtitles")],
         band: Annotated[str | None, typer.Option(
             help="where the subtitles are: 'top,bottom' or 'x,y,w,h' fractions of the frame "
-            "(default: the bottom 35%)")] = None,
+            "(default: found on the video; the bottom 35% if none is)")] = None,
         sample_fps: Annotated[float, typer.Option(help="frames read per second "
                                                   "(0 = the service's default, 4)")] = 0.0,
         split: Annotated[bool, typer.Option("--split", help="also one SRT per language "
@@ -400,6 +400,40 @@ def extract_subtitles_command(
     console.print(f"json: {s.media_root / result.json.uri}", soft_wrap=True)
     for code, ref in sorted(result.srt_by_language.items()):
         console.print(f"srt ({code}): {s.media_root / ref.uri}", soft_wrap=True)
+
+
+@app.command()
+def transcribe(
+        audio: Annotated[Path, typer.Argument(help="an audio file, or a video with sound")],
+        language: Annotated[str, typer.Option(help="BCP-47, e.g. en, zh (default: detected)")]
+        = "",
+        output: Annotated[str, typer.Option(help="the SRT's path in the media root")] = "",
+        as_json: JsonOpt = False) -> None:
+    """Speech to timed text and SRT (TextService.Transcribe: Silero VAD and Whisper base on
+    Triton), with a progress bar."""
+    from mediamesh import text_cli
+
+    s = settings()
+    result = run_job(text_cli.transcribe(s, audio, err if as_json else console,
+                                         language=language, output=output))
+    _print_reply(result, text_cli.segments_table(result), as_json)
+    if not as_json:
+        console.print(f"srt: {s.media_root / result.srt.uri}", soft_wrap=True)
+
+
+@app.command()
+def tag(media_file: Annotated[Path, typer.Argument(help="a video, a picture or audio")],
+        ocr: Annotated[bool, typer.Option("--ocr/--no-ocr", help="use on-screen text")] = True,
+        speech: Annotated[bool, typer.Option("--speech/--no-speech", help="use speech")]
+        = True,
+        top_k: Annotated[int, typer.Option("--top-k")] = 10,
+        as_json: JsonOpt = False) -> None:
+    """Tags from on-screen text and speech, with where each occurs (TextService.TagMedia)."""
+    from mediamesh import text_cli
+
+    result = run_job(text_cli.tag_media(settings(), media_file, err if as_json else console,
+                                        ocr=ocr, speech=speech, top_k=top_k))
+    _print_reply(result, text_cli.tags_table(result), as_json)
 
 
 @app.command()

@@ -1,14 +1,16 @@
-"""`mediamesh text ...`: TextService's text RPCs on the running mesh (keywords, moderation,
-search indexes), with tables for people and --json for scripts."""
+"""`mediamesh text ...`, `mediamesh transcribe` and `mediamesh tag`: TextService's RPCs on
+the running mesh (keywords, moderation, search indexes, speech, tags), with tables for
+people, progress bars for long jobs and --json for scripts."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import srt
+from rich.console import Console
 from rich.table import Table
 
 from mediamesh.config import Settings
-from mediamesh.jobs import JobError, call_mesh
+from mediamesh.jobs import JobError, call_mesh, run_with_progress, stage
 from mediamesh.v1 import common_pb2, text_pb2
 
 
@@ -93,4 +95,53 @@ def hits_table(query: str, reply: text_pb2.SearchResponse) -> Table:
     for i, hit in enumerate(reply.hits, start=1):
         where = f"{hit.range.start:.1f}-{hit.range.end:.1f} s" if hit.HasField("range") else ""
         table.add_row(str(i), f"{hit.score:.2f}", hit.media_id, where, hit.text)
+    return table
+
+
+async def transcribe(settings: Settings, audio: Path, console: Console, *, language: str = "",
+                     output: str = "") -> text_pb2.TranscribeResult:
+    """Run Transcribe on a local file with a progress bar (on `console`)."""
+    request = text_pb2.TranscribeRequest(
+        audio=stage(settings, audio), language=language,
+        output=common_pb2.OutputSpec(uri=output, overwrite=True))
+    result: text_pb2.TranscribeResult = await run_with_progress(
+        settings, console, f"transcribing {audio.name}",
+        lambda mesh: mesh.text.Transcribe(request, timeout=3600))
+    return result
+
+
+async def tag_media(settings: Settings, path: Path, console: Console, *, ocr: bool = True,
+                    speech: bool = True, top_k: int = 10) -> text_pb2.TagMediaResult:
+    """Run TagMedia on a local file with a progress bar (on `console`)."""
+    request = text_pb2.TagMediaRequest(media=stage(settings, path), use_ocr=ocr,
+                                       use_speech=speech, top_k=top_k)
+    result: text_pb2.TagMediaResult = await run_with_progress(
+        settings, console, f"tagging {path.name}",
+        lambda mesh: mesh.text.TagMedia(request, timeout=3600))
+    return result
+
+
+def segments_table(result: text_pb2.TranscribeResult) -> Table:
+    table = Table(title=f"{len(result.segments)} segments ({result.language})")
+    for column in ("start s", "end s", "text", "conf"):
+        table.add_column(column, justify="left" if column == "text" else "right")
+    for segment in result.segments:
+        table.add_row(f"{segment.range.start:.2f}", f"{segment.range.end:.2f}", segment.text,
+                      f"{segment.confidence:.2f}")
+    return table
+
+
+_SOURCES = {text_pb2.TAG_SOURCE_OCR: "on screen", text_pb2.TAG_SOURCE_SPEECH: "said",
+            text_pb2.TAG_SOURCE_KEYWORD: "both"}
+
+
+def tags_table(result: text_pb2.TagMediaResult) -> Table:
+    table = Table(title=f"{len(result.tags)} tags")
+    for column in ("#", "tag", "score", "from", "where (s)"):
+        table.add_column(column, justify="right" if column in ("#", "score") else "left")
+    for i, tag in enumerate(result.tags, start=1):
+        spans = ", ".join(f"{o.start:.1f}-{o.end:.1f}" for o in tag.occurrences[:6])
+        more = f" (+{len(tag.occurrences) - 6})" if len(tag.occurrences) > 6 else ""
+        table.add_row(str(i), tag.label, f"{tag.score:.2f}", _SOURCES.get(tag.source, ""),
+                      spans + more)
     return table

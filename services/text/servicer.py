@@ -1,30 +1,52 @@
 """TextService. RecognizeText reads the text of a picture or a video frame and
-ExtractSubtitles turns a video's burned-in subtitles into SRT (PP-OCRv6 on Triton); Embed,
-IndexMedia and Search put texts in one multilingual vector space (USE multilingual v3 on
-Triton) and search indexes kept in NATS JetStream; ExtractKeywords ranks a text's terms
-(jieba TF-IDF for Chinese, embedding similarity for English); Moderate applies the
-policy files' terms and example phrases. The RPCs not written yet answer
-UNIMPLEMENTED."""
+ExtractSubtitles turns a video's burned-in subtitles into SRT (PP-OCRv6 on Triton);
+Transcribe turns speech into timed text and SRT (Whisper base on Triton); TagMedia tags
+media from both. Embed, IndexMedia and Search put texts in one multilingual vector space
+(USE multilingual v3 on Triton) and search indexes kept in NATS JetStream; ExtractKeywords
+ranks a text's terms (jieba TF-IDF for Chinese, embedding similarity for English);
+Moderate applies the policy files' terms and example phrases."""
 from __future__ import annotations
 
 import math
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import grpc
 import numpy as np
 
 from mediamesh import media
+from mediamesh.audio import whisper_features
 from mediamesh.boxes import NormBox, check_box
-from mediamesh.errors import InvalidArgument, MeshError, StatusCode
+from mediamesh.errors import (
+    InvalidArgument,
+    MediaUndecodable,
+    MediaUnusable,
+    MeshError,
+    StatusCode,
+)
 from mediamesh.grpc_server import ServiceBinding
-from mediamesh.media_inputs import check_video, is_still_image, probe_picture
+from mediamesh.media_inputs import (
+    check_video,
+    decode_audio_input,
+    is_still_image,
+    probe_audio,
+    probe_picture,
+)
 from mediamesh.nats_client import NatsConnection
 from mediamesh.protocol import media_ref, progress
 from mediamesh.service_runtime import ServiceContext
 from mediamesh.v1 import common_pb2, text_pb2, text_pb2_grpc
 from mediamesh.worker_threads import run_in_thread
-from services.text import keywords, search_index, subtitles_job
+from services.text import (
+    keywords,
+    search_index,
+    speech_job,
+    subtitles_job,
+    tag_job,
+    tagging,
+    transcriber,
+)
 from services.text.embedder import MODEL_NAMES, Embedder, check_text, check_texts
 from services.text.moderation import Policies, Verdict
 from services.text.reader import ReadLine, TextReader
@@ -131,6 +153,61 @@ class TextServicer(text_pb2_grpc.TextServiceServicer):
         hits = await self.indexes.search(index, query, top_k, request.min_score)
         return text_pb2.SearchResponse(hits=[_search_hit(h) for h in hits])
 
+    async def TagMedia(self, request: text_pb2.TagMediaRequest,
+                       context: grpc.aio.ServicerContext
+                       ) -> AsyncIterator[text_pb2.TagMediaEvent]:
+        if not request.use_ocr and not request.use_speech:
+            raise InvalidArgument("nothing to tag from: set use_ocr (on-screen text), "
+                                  "use_speech (what is said) or both", field_name="use_ocr")
+        if request.top_k > tag_job.MAX_TOP_K:
+            raise InvalidArgument(f"top_k must be at most {tag_job.MAX_TOP_K}, got "
+                                  f"{request.top_k}", field_name="top_k")
+        async with self.ctx.store.local_file(request.media, "media") as path:
+            info = await _probe_for_tags(path, request)
+            if info.width and not is_still_image(info):
+                check_video(info, 0.0, None, self.ctx.settings.max_video_seconds, "media",
+                            "TagMedia")
+            job = tag_job.TagJob(path, request.use_ocr and bool(info.width),
+                                 request.use_speech and info.has_audio,
+                                 request.top_k or tag_job.DEFAULT_TOP_K)
+            tagger = tag_job.MediaTagger(self.ctx.triton, self.reader, self.embedder.embed)
+            async for item in tagger.run(job, info):
+                if isinstance(item, tag_job.TagProgress):
+                    yield text_pb2.TagMediaEvent(progress=progress(
+                        item.done, item.total, item.stage))
+                    continue
+                yield text_pb2.TagMediaEvent(result=text_pb2.TagMediaResult(
+                    tags=[_tag(t) for t in item.tags], ocr_text=item.ocr_text,
+                    transcript=item.transcript))
+
+    async def Transcribe(self, request: text_pb2.TranscribeRequest,
+                         context: grpc.aio.ServicerContext
+                         ) -> AsyncIterator[text_pb2.TranscribeEvent]:
+        if request.word_timestamps:
+            raise InvalidArgument("word_timestamps is not supported in this version: segments "
+                                  "carry their times (leave it unset)",
+                                  field_name="word_timestamps")
+        if request.language:
+            transcriber.whisper_language(request.language)  # INVALID_ARGUMENT if unknown
+        store = self.ctx.store
+        async with store.local_file(request.audio, "audio") as path:
+            await probe_audio(path, "audio", max_seconds=self.ctx.settings.max_video_seconds)
+            srt = await store.output_path(request.output.uri, "srt",
+                                          overwrite=request.output.overwrite)
+            samples = await decode_audio_input(path, "audio", whisper_features.RATE)
+            async for item in speech_job.transcribe_streaming(self.ctx.triton, samples,
+                                                              request.language):
+                if isinstance(item, tuple):
+                    yield text_pb2.TranscribeEvent(progress=progress(*item, "speech",
+                                                                     "30 s windows"))
+                    continue
+                await run_in_thread(srt.path.write_text,
+                                    transcriber.to_srt(item.segments, item.language), "utf-8")
+                published = await store.publish(srt)
+                yield text_pb2.TranscribeEvent(result=text_pb2.TranscribeResult(
+                    segments=[_segment(s) for s in item.segments], language=item.language,
+                    srt=media_ref(published, "application/x-subrip"), text=item.text))
+
     async def ExtractSubtitles(self, request: text_pb2.ExtractSubtitlesRequest,
                                context: grpc.aio.ServicerContext
                                ) -> AsyncIterator[text_pb2.ExtractSubtitlesEvent]:
@@ -225,6 +302,40 @@ def _indexed_entry(i: int, text: text_pb2.IndexedText) -> IndexedEntry:
         raise InvalidArgument(f"texts[{i}].range must have 0 <= start <= end, got "
                               f"{start:g}..{end:g}", field_name=f"texts[{i}].range")
     return IndexedEntry(text.text, start, end, text.kind)
+
+
+_TAG_SOURCES = {tagging.Source.OCR: text_pb2.TAG_SOURCE_OCR,
+                tagging.Source.SPEECH: text_pb2.TAG_SOURCE_SPEECH,
+                tagging.Source.BOTH: text_pb2.TAG_SOURCE_KEYWORD}
+
+
+def _segment(segment: transcriber.Segment) -> text_pb2.TranscriptSegment:
+    return text_pb2.TranscriptSegment(
+        range=common_pb2.TimeRange(start=segment.start, end=segment.end), text=segment.text,
+        confidence=segment.confidence)
+
+
+def _tag(found: tagging.Tag) -> text_pb2.Tag:
+    return text_pb2.Tag(label=found.label, score=found.score, source=_TAG_SOURCES[found.source],
+                        occurrences=[common_pb2.TimeRange(start=a, end=b)
+                                     for a, b in found.occurrences])
+
+
+async def _probe_for_tags(path: Path, request: text_pb2.TagMediaRequest) -> media.MediaInfo:
+    """The media's headers, and a clear refusal when it has nothing the request can use."""
+    try:
+        info = await run_in_thread(media.probe, path)
+    except media.MediaError as exc:
+        raise MediaUndecodable(f"media: {exc}", field_name="media") from exc
+    if info.width:
+        info = await probe_picture(path, "media")  # the size limits of pictures
+    can_read = request.use_ocr and bool(info.width)
+    can_hear = request.use_speech and info.has_audio
+    if not can_read and not can_hear:
+        has = "a picture and no audio" if info.width else "audio and no picture"
+        raise MediaUnusable(f"media has {has}: nothing to tag with use_ocr={request.use_ocr}, "
+                            f"use_speech={request.use_speech}", field_name="media")
+    return info
 
 
 def _moderation_result(verdict: Verdict) -> text_pb2.ModerationResult:

@@ -63,6 +63,15 @@ class SubtitleProgress:
 
 
 @dataclass(frozen=True)
+class Cues:
+    cues: list[subtitle_cues.Cue]
+    samples: int
+    ocr_calls: int
+    band: NormBox
+    band_detected: bool
+
+
+@dataclass(frozen=True)
 class SubtitleOutcome:
     cues: list[subtitle_cues.Cue]
     srt: StoredOutput
@@ -104,6 +113,20 @@ class SubtitleExtractor:
     async def run(self, job: SubtitleJob, info: media.MediaInfo, srt: StoredOutput,
                   cues_json: StoredOutput, by_language: dict[str, StoredOutput]
                   ) -> AsyncIterator[SubtitleProgress | SubtitleOutcome]:
+        """Progress, then the outcome with the SRT / JSON files written."""
+        async for item in self.cues(job, info):
+            if isinstance(item, SubtitleProgress):
+                yield item
+                continue
+            await run_in_thread(_write_outputs, item.cues, srt, cues_json, by_language,
+                                job.split_languages)
+            yield SubtitleOutcome(item.cues, srt, cues_json,
+                                  by_language if job.split_languages else {}, item.samples,
+                                  item.ocr_calls, item.band, item.band_detected)
+
+    async def cues(self, job: SubtitleJob, info: media.MediaInfo
+                   ) -> AsyncIterator[SubtitleProgress | Cues]:
+        """Progress, then the cues (no files: TagMedia wants only the text and times)."""
         width, height = int(info.width or 0), int(info.height or 0)
         if job.band is None:
             guess = await subtitle_band.find_band(self.reader, job.source, info, DEFAULT_BAND)
@@ -139,11 +162,7 @@ class SubtitleExtractor:
                                         similarity=job.similarity,
                                         min_duration=job.min_cue_duration,
                                         end_of_video=duration or None)
-        await run_in_thread(_write_outputs, cues, srt, cues_json, by_language,
-                            job.split_languages)
-        yield SubtitleOutcome(cues, srt, cues_json,
-                              by_language if job.split_languages else {}, len(samples), calls,
-                              region, detected)
+        yield Cues(cues, len(samples), calls, region, detected)
 
 
 def _wanted(text: str, languages: tuple[str, ...]) -> bool:
