@@ -11,7 +11,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -32,6 +32,9 @@ SERVICE_PORT_OFFSETS: dict[str, int] = {
 }
 SERVICES: tuple[str, ...] = ("audio", "vision", "text", "compose")
 
+#: Schemes of gRPC's name syntax a `<part>_url` may use instead of host:port.
+GRPC_TARGET_SCHEMES = ("dns", "ipv4", "ipv6", "unix", "unix-abstract")
+
 CONFIG_ENV = "MEDIAMESH_CONFIG"
 #: The config file passed to `load_settings` (beats MEDIAMESH_CONFIG; never leaks into env).
 _config_file: ContextVar[Path | None] = ContextVar("mediamesh_config_file", default=None)
@@ -42,6 +45,8 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="MEDIAMESH_", extra="forbid")
 
+    # where every part listens (0.0.0.0 in a pod), and the host clients dial for a part
+    # unless its <part>_url is set
     host: str = "127.0.0.1"
     # below Linux's ephemeral range (32768-60999): an outgoing connection can never hold
     # one of our ports when the mesh starts
@@ -64,6 +69,16 @@ class Settings(BaseSettings):
     workflows_dir: Path = SOURCE_ROOT / "workflows"
     # one <category>.yaml per moderation category (TextService.Moderate), re-read on change
     moderation_policies_dir: Path = SOURCE_ROOT / "policies"
+
+    # what a client dials for a part instead of `host`:<part>_port: host:port (in
+    # Kubernetes: the part's Service DNS name) or a gRPC target (dns:///..., ipv4:a,b). A
+    # part listens on `service_address` of itself, so set only the *other* parts' addresses
+    # in a process: its own stays `host` (0.0.0.0 in a pod)
+    audio_url: str | None = None
+    vision_url: str | None = None
+    text_url: str | None = None
+    compose_url: str | None = None
+    orchestrator_url: str | None = None
 
     nats_url: str | None = None  # set to use an external NATS instead of the embedded one
     triton_url: str | None = None  # host:port of an external Triton (gRPC)
@@ -112,6 +127,25 @@ class Settings(BaseSettings):
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
         return tuple(sources)
 
+    @field_validator(*(f"{name}_url" for name in SERVICE_PORT_OFFSETS))
+    @classmethod
+    def _grpc_target(cls, value: str | None) -> str | None:
+        """What grpc dials: `host:port` (DNS name, IPv4 or [IPv6]), or a target in gRPC's
+        name syntax (`dns:///svc:17110`, `ipv4:10.0.0.1:17110,10.0.0.2:17110`, `unix:...`)."""
+        if value is None:
+            return None
+        value = value.strip()
+        scheme, _, rest = value.partition(":")
+        if scheme in GRPC_TARGET_SCHEMES and rest:
+            return value
+        host, _, port = value.rpartition(":")
+        bare_ipv6 = ":" in host and not (host.startswith("[") and host.endswith("]"))
+        if "://" in value or not host or bare_ipv6 or not port.isdigit() or \
+                not 0 < int(port) < 65536:
+            raise ValueError(f"{value!r} is not host:port (mediamesh-audio:17110) or a gRPC "
+                             f"target ({', '.join(f'{s}:' for s in GRPC_TARGET_SCHEMES)}...)")
+        return f"{host}:{int(port)}"
+
     @model_validator(mode="after")
     def _derive(self) -> Settings:
         base = self.port_base
@@ -149,8 +183,11 @@ class Settings(BaseSettings):
         return {n.removesuffix("_port"): int(getattr(self, n)) for n in names}
 
     def service_address(self, service: str) -> str:
-        """host:port of a mesh gRPC service ("audio", ..., "orchestrator")."""
-        return f"{self.host}:{getattr(self, f'{service}_port')}"
+        """host:port of a mesh gRPC service ("audio", ..., "orchestrator"): its `<service>_url`
+        when set (what clients dial in a cluster), else `host`:<service>_port, which is also
+        where the part itself listens."""
+        url: str | None = getattr(self, f"{service}_url")
+        return url or f"{self.host}:{getattr(self, f'{service}_port')}"
 
     @property
     def nats_address(self) -> str:

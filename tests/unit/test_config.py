@@ -146,3 +146,66 @@ def test_missing_config_file_is_an_error_not_silently_ignored(tmp_path: Path) ->
     """`--config typo.toml` must fail loudly instead of starting on the default ports."""
     with pytest.raises((OSError, ValueError)):
         load_settings(tmp_path / "no-such-config.toml", state_dir=tmp_path)
+
+
+# Per-part addresses (Kubernetes: clients dial Service DNS names, pods listen on 0.0.0.0) ---
+
+def test_without_urls_every_part_is_host_and_its_port(tmp_path: Path) -> None:
+    """The embedded default is unchanged: no *_url set, every address is host:port."""
+    s = Settings(port_base=BASE, state_dir=tmp_path)
+    for part, offset in SERVICE_PORT_OFFSETS.items():
+        assert getattr(s, f"{part}_url") is None
+        assert s.service_address(part) == f"127.0.0.1:{BASE + offset}"
+
+
+def test_urls_from_env_are_what_clients_dial(monkeypatch: pytest.MonkeyPatch,
+                                             tmp_path: Path) -> None:
+    monkeypatch.setenv("MEDIAMESH_HOST", "0.0.0.0")
+    monkeypatch.setenv("MEDIAMESH_AUDIO_URL", "mm-mediamesh-audio:17110")
+    monkeypatch.setenv("MEDIAMESH_VISION_URL", "mm-mediamesh-vision.media.svc:9000")
+    s = load_settings(port_base=BASE, state_dir=tmp_path)
+    assert s.service_address("audio") == "mm-mediamesh-audio:17110"
+    assert s.service_address("vision") == "mm-mediamesh-vision.media.svc:9000"
+    # a part without a URL (here: the process's own) listens and is dialled on host:port
+    assert s.service_address("orchestrator") == f"0.0.0.0:{BASE + 20}"
+    assert s.service_address("text") == f"0.0.0.0:{BASE + 12}"
+    assert s.ports()["audio"] == BASE + 10  # a URL changes no port this process uses
+
+
+def test_a_pod_listens_on_all_interfaces_on_its_own_port(monkeypatch: pytest.MonkeyPatch,
+                                                         tmp_path: Path) -> None:
+    """What the Helm chart gives the orchestrator: the four services' URLs, its own port."""
+    monkeypatch.setenv("MEDIAMESH_HOST", "0.0.0.0")
+    monkeypatch.setenv("MEDIAMESH_ORCHESTRATOR_PORT", "17120")
+    for part in ("audio", "vision", "text", "compose"):
+        monkeypatch.setenv(f"MEDIAMESH_{part.upper()}_URL", f"mm-{part}:17110")
+    s = load_settings(state_dir=tmp_path)
+    assert s.service_address("orchestrator") == "0.0.0.0:17120"
+    assert {p: s.service_address(p) for p in ("audio", "vision", "text", "compose")} == \
+        {p: f"mm-{p}:17110" for p in ("audio", "vision", "text", "compose")}
+
+
+@pytest.mark.parametrize("url", ["[::1]:17110", "10.0.0.7:1", " svc:65535 ", "localhost:17110",
+                                 "dns:///mm-mediamesh-audio-pods.media.svc:17110",
+                                 "ipv4:127.0.0.1:17110,127.0.0.1:17150", "unix:/run/audio.sock"])
+def test_url_forms_accepted(url: str, tmp_path: Path) -> None:
+    s = Settings(port_base=BASE, state_dir=tmp_path, compose_url=url)
+    assert s.service_address("compose") == url.strip()
+
+
+@pytest.mark.parametrize("url", ["svc", "svc:", ":17110", "svc:http", "svc:0", "svc:70000",
+                                 "grpc://svc:17110", "::1:17110", "dns:"])
+def test_url_that_is_not_host_and_port_is_refused(url: str, tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="host:port"):
+        Settings(port_base=BASE, state_dir=tmp_path, audio_url=url)
+
+
+def test_urls_survive_the_mesh_json_and_toml(tmp_path: Path) -> None:
+    s = Settings(port_base=BASE, state_dir=tmp_path, text_url="mm-text:17112")
+    path = tmp_path / "mesh.json"
+    path.write_text(s.to_json())
+    assert load_settings(path).service_address("text") == "mm-text:17112"
+    toml = tmp_path / "mesh.toml"
+    toml.write_text(f'port_base = {BASE}\norchestrator_url = "wf.example:443"\n')
+    assert load_settings(toml, state_dir=tmp_path).service_address("orchestrator") == \
+        "wf.example:443"
