@@ -16,7 +16,7 @@ import grpc
 from google.protobuf import json_format, struct_pb2
 
 from mediamesh.config import Settings
-from mediamesh.grpc_server import grpc_options
+from mediamesh.grpc_server import client_options
 from mediamesh.v1 import (
     audio_pb2_grpc,
     common_pb2,
@@ -36,7 +36,7 @@ class JobFailed(RuntimeError):
 
 class MeshClient:
     def __init__(self, addresses: dict[str, str], *, max_message_bytes: int = 64 << 20) -> None:
-        options = grpc_options(max_message_bytes)
+        options = client_options(max_message_bytes)
         self._channels = {name: grpc.aio.insecure_channel(addr, options=options)
                           for name, addr in addresses.items()}
         self.audio = audio_pb2_grpc.AudioServiceStub(self._channels["audio"])

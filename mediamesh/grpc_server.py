@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import json
 import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -39,6 +40,28 @@ def grpc_options(max_message_bytes: int) -> list[tuple[str, Any]]:
         ("grpc.http2.max_pings_without_data", 0),
         ("grpc.so_reuseport", 0),  # two meshes must not silently share a port
     ]
+
+
+#: Clients spread calls over every address a target resolves to (`ipv4:host:a,host:b` for
+#: replicas on one machine, `dns:///name` of a headless Service in Kubernetes), skipping
+#: replicas whose connection failed; with one address nothing changes. A call that fails
+#: UNAVAILABLE before any reply (a replica gone, a connection refused) is tried again, on
+#: another replica when there is one: gRPC never retries once a reply has arrived, and our
+#: jobs stage their outputs, so a retried call never half-writes anything.
+_SERVICE_CONFIG = json.dumps({
+    "loadBalancingConfig": [{"round_robin": {}}],
+    "methodConfig": [{"name": [{}], "retryPolicy": {
+        "maxAttempts": 3, "initialBackoff": "0.5s", "maxBackoff": "2s",
+        "backoffMultiplier": 2, "retryableStatusCodes": ["UNAVAILABLE"]}}]})
+
+
+def client_options(max_message_bytes: int) -> list[tuple[str, Any]]:
+    """Channel options of the mesh's clients: the shared ones, round-robin balancing with
+    retries of UNAVAILABLE, and reconnection within 2 s of a part coming back (parts
+    restart under supervision or Kubernetes; the default back-off grows to 2 minutes)."""
+    return [*grpc_options(max_message_bytes), ("grpc.service_config", _SERVICE_CONFIG),
+            ("grpc.initial_reconnect_backoff_ms", 250), ("grpc.min_reconnect_backoff_ms", 250),
+            ("grpc.max_reconnect_backoff_ms", 2000)]
 
 
 async def _abort(context: grpc.aio.ServicerContext, exc: BaseException, method: str) -> None:

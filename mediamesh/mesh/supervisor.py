@@ -202,6 +202,13 @@ class MeshSupervisor:
         """SIGKILL a part (its process group); supervisord sees the exit and restarts it."""
         self._rpc.supervisor.signalProcess(name, "KILL")
 
+    def stop_part(self, name: str) -> None:
+        """Stop one part gracefully and keep it stopped (until start_part)."""
+        self._rpc.supervisor.stopProcess(name, True)
+
+    def start_part(self, name: str) -> None:
+        self._rpc.supervisor.startProcess(name, True)
+
     def restart(self, name: str) -> None:
         rpc = self._rpc
         rpc.supervisor.stopProcess(name, True)
