@@ -8,14 +8,15 @@ Prints a table and writes bench/results/scale_out.json:
   runs/min     finished runs per minute of wall time for the whole batch (every run must
                succeed: a failed run fails the bench)
   x_1          throughput against the 1-replica row, measured side by side in one script
-  recovery_s   from the SIGKILL to the first vision step that succeeds after it (the
-               killed replica's in-flight call fails UNAVAILABLE, the workflow's retry goes
-               to the surviving replica)
+  recovery_s   from the SIGKILL (once the victim has finished a call, so others are in
+               flight) to the first vision step that succeeds after it (the killed
+               replica's in-flight calls fail UNAVAILABLE and are retried, by gRPC or by the
+               workflow, on the surviving replica)
 Both rows share this machine's 2 cores and one Triton: replicas add parallel decode, encode
 and Python work, not inference capacity, so the gain here is a floor of what separate
 nodes give.
 
-    python bench/scale_out.py [--medleys 2] [--greenscreens 2]
+    python bench/scale_out.py [--medleys 2] [--greenscreens 4]
 """
 from __future__ import annotations
 
@@ -102,7 +103,9 @@ async def batch(client: MeshClient, runs: list[tuple[str, dict[str, Any]]],
         nonlocal killed_at
         if kill is None:
             return
-        await asyncio.sleep(4.0)
+        victim = kill.__self__  # the replica: killed once it has finished a call
+        while not victim.calls():
+            await asyncio.sleep(0.1)
         kill()
         killed_at = time.perf_counter()
 
@@ -133,7 +136,7 @@ def measure(settings: Settings, runs: list[tuple[str, dict[str, Any]]], replicas
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--medleys", type=int, default=2)
-    parser.add_argument("--greenscreens", type=int, default=2)
+    parser.add_argument("--greenscreens", type=int, default=4)
     args = parser.parse_args()
     state = Path(tempfile.mkdtemp(prefix="mm-bench-scale-"))
     settings = load_settings(state_dir=state, port_base=free_port_base())
