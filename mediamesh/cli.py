@@ -9,7 +9,7 @@ import asyncio
 import json
 import sys
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
@@ -70,14 +70,24 @@ def fail(message: str, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
-def run_job(coroutine: Coroutine[Any, Any, T]) -> T:
-    """Run a client job; its JobError (already a sentence for people) becomes `fail`."""
+def _or_fail(call: Callable[[Any], T], argument: Any) -> T:
+    """call(argument); a JobError (already a sentence for people) becomes `fail`."""
     from mediamesh.jobs import JobError
 
     try:
-        return asyncio.run(coroutine)
+        return call(argument)
     except JobError as exc:
         fail(str(exc))
+
+
+def run_job(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run a client job; its JobError becomes `fail`."""
+    return _or_fail(asyncio.run, coroutine)
+
+
+def _load(read: Callable[[Any], T], source: Any) -> T:
+    """A command's local input (a text file, an SRT); its JobError becomes `fail`."""
+    return _or_fail(read, source)
 
 
 @app.command()
@@ -595,12 +605,14 @@ def text_keywords(
         as_json: JsonOpt = False) -> None:
     """A text's keywords (jieba TF-IDF for Chinese, embedding-ranked phrases for English)."""
     from mediamesh import text_cli
+    from mediamesh.jobs import call_mesh
     from mediamesh.v1 import text_pb2
 
     request = text_pb2.ExtractKeywordsRequest(
-        text=run_job(_read(text_cli.read_text, text)), top_k=top_k, language=language,
+        text=_load(text_cli.read_text, text), top_k=top_k, language=language,
         user_dictionary=term or [], diversity=diversity)
-    reply = run_job(text_cli.keywords(settings(), request))
+    reply = run_job(call_mesh(settings(), lambda mesh: mesh.text.ExtractKeywords(
+        request, timeout=120)))
     _print_reply(reply, text_cli.keywords_table(reply), as_json)
 
 
@@ -612,11 +624,13 @@ def text_moderate(
         as_json: JsonOpt = False) -> None:
     """Check texts against the mesh's moderation policies (policies/*.yaml)."""
     from mediamesh import text_cli
+    from mediamesh.jobs import call_mesh
     from mediamesh.v1 import text_pb2
 
-    contents = [run_job(_read(text_cli.read_text, t)) for t in texts]
-    reply = run_job(text_cli.moderate(settings(), text_pb2.ModerateRequest(
-        texts=contents, categories=category or [])))
+    contents = [_load(text_cli.read_text, t) for t in texts]
+    request = text_pb2.ModerateRequest(texts=contents, categories=category or [])
+    reply = run_job(call_mesh(settings(), lambda mesh: mesh.text.Moderate(request,
+                                                                          timeout=120)))
     _print_reply(reply, text_cli.moderation_table(contents, reply), as_json)
 
 
@@ -636,9 +650,10 @@ def text_index(
     """Add a media item's subtitles and texts to a search index (replacing what it had;
     nothing to index removes it)."""
     from mediamesh import text_cli
+    from mediamesh.jobs import call_mesh
     from mediamesh.v1 import common_pb2, text_pb2
 
-    entries = run_job(_read(text_cli.srt_texts, srt_file)) if srt_file else []
+    entries = _load(text_cli.srt_texts, srt_file) if srt_file else []
     entries += [text_pb2.IndexedText(text=t, kind="text") for t in text or []]
     metadata = {}
     for pair in meta or []:
@@ -650,7 +665,8 @@ def text_index(
                                          metadata=metadata)
     if uri:
         request.media.CopyFrom(common_pb2.MediaRef(uri=uri))
-    reply = run_job(text_cli.index(settings(), request))
+    reply = run_job(call_mesh(settings(), lambda mesh: mesh.text.IndexMedia(request,
+                                                                            timeout=300)))
     verb = "removed from" if not entries else f"{reply.indexed} texts in"
     console.print(f"{media_id}: {verb} index {index}")
 
@@ -664,16 +680,13 @@ def text_search(
         as_json: JsonOpt = False) -> None:
     """Search an index by meaning: a query in English finds Chinese subtitles too."""
     from mediamesh import text_cli
+    from mediamesh.jobs import call_mesh
     from mediamesh.v1 import text_pb2
 
-    reply = run_job(text_cli.search(settings(), text_pb2.SearchRequest(
-        index=index, query=query, top_k=top_k, min_score=min_score)))
+    request = text_pb2.SearchRequest(index=index, query=query, top_k=top_k,
+                                     min_score=min_score)
+    reply = run_job(call_mesh(settings(), lambda mesh: mesh.text.Search(request, timeout=120)))
     _print_reply(reply, text_cli.hits_table(query, reply), as_json)
-
-
-async def _read(reader: Any, source: Any) -> Any:
-    """A file-reading helper as a job, so its JobError prints like a failed call."""
-    return reader(source)
 
 
 @app.command()

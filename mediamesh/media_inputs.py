@@ -33,13 +33,18 @@ async def probe_picture(path: Path, field_name: str) -> media.MediaInfo:
     if not info.has_video or not info.width:
         raise InvalidArgument(f"{field_name} has no picture (an image or a video is needed)",
                               field_name=field_name)
-    pixels = int(info.width) * int(info.height or 0)
+    check_picture_size(info, field_name)
+    return info
+
+
+def check_picture_size(info: media.MediaInfo, field_name: str) -> None:
+    """RESOURCE_EXHAUSTED when the headers declare more pixels than a service decodes."""
+    pixels = int(info.width or 0) * int(info.height or 0)
     if pixels > MAX_PICTURE_PIXELS:
         raise PictureTooLarge(
             f"{field_name} is {info.width}x{info.height} ({pixels / 1e6:.0f} MP); pictures of "
             f"up to {MAX_PICTURE_PIXELS / 1e6:.0f} MP are decoded: scale it down first",
             field_name=field_name, limit=MAX_PICTURE_PIXELS)
-    return info
 
 
 def is_still_image(info: media.MediaInfo) -> bool:

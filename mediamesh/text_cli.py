@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from mediamesh.config import Settings
-from mediamesh.jobs import JobError, call_mesh, run_with_progress, stage
+from mediamesh.jobs import JobError, run_with_progress, stage
 from mediamesh.v1 import common_pb2, text_pb2
 
 
@@ -36,34 +36,6 @@ def srt_texts(path: Path) -> list[text_pb2.IndexedText]:
         range=common_pb2.TimeRange(start=cue.start.total_seconds(),
                                    end=cue.end.total_seconds()))
         for cue in cues if cue.content.strip()]
-
-
-async def keywords(settings: Settings, request: text_pb2.ExtractKeywordsRequest
-                   ) -> text_pb2.ExtractKeywordsResponse:
-    reply: text_pb2.ExtractKeywordsResponse = await call_mesh(
-        settings, lambda mesh: mesh.text.ExtractKeywords(request, timeout=120))
-    return reply
-
-
-async def moderate(settings: Settings, request: text_pb2.ModerateRequest
-                   ) -> text_pb2.ModerateResponse:
-    reply: text_pb2.ModerateResponse = await call_mesh(
-        settings, lambda mesh: mesh.text.Moderate(request, timeout=120))
-    return reply
-
-
-async def index(settings: Settings, request: text_pb2.IndexMediaRequest
-                ) -> text_pb2.IndexMediaResponse:
-    reply: text_pb2.IndexMediaResponse = await call_mesh(
-        settings, lambda mesh: mesh.text.IndexMedia(request, timeout=300))
-    return reply
-
-
-async def search(settings: Settings, request: text_pb2.SearchRequest
-                 ) -> text_pb2.SearchResponse:
-    reply: text_pb2.SearchResponse = await call_mesh(
-        settings, lambda mesh: mesh.text.Search(request, timeout=120))
-    return reply
 
 
 def keywords_table(reply: text_pb2.ExtractKeywordsResponse) -> Table:

@@ -143,11 +143,9 @@ async def extract(text: str, language: str, top_k: int, user_terms: Sequence[str
     return [Keyword(terms[i], float(relevance[i])) for i in picked]
 
 
-def check_request(text: str, top_k: int, user_terms: Sequence[str], diversity: float) -> int:
-    """The request's top_k (0 = default); refuses what cannot be served."""
-    if not text.strip():
-        raise InvalidArgument("text is empty: send the text to take keywords from",
-                              field_name="text")
+def check_request(top_k: int, user_terms: Sequence[str], diversity: float) -> int:
+    """The request's top_k (0 = default); refuses what cannot be served (the text itself is
+    checked by embedder.check_text)."""
     if top_k > MAX_TOP_K:
         raise InvalidArgument(f"top_k must be at most {MAX_TOP_K}, got {top_k}",
                               field_name="top_k")

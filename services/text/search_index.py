@@ -182,9 +182,8 @@ class SearchIndexes:
             cached.versions[name] = nuid
             changed = True
         if changed or cached.matrix is None:
-            cached.rows = [(m, i) for m, media in sorted(cached.media.items())
-                           for i in range(len(media.entries))]
-            cached.matrix = (np.concatenate([cached.media[m].vectors for m in
-                                             sorted(cached.media)])
-                             if cached.media else None)
+            ordered = sorted(cached.media.items())
+            cached.rows = [(m, i) for m, media in ordered for i in range(len(media.entries))]
+            cached.matrix = np.concatenate([media.vectors for _, media in ordered]) \
+                if ordered else None
         return cached

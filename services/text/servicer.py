@@ -27,6 +27,7 @@ from mediamesh.errors import (
 )
 from mediamesh.grpc_server import ServiceBinding
 from mediamesh.media_inputs import (
+    check_picture_size,
     check_video,
     decode_audio_input,
     is_still_image,
@@ -106,9 +107,9 @@ class TextServicer(text_pb2_grpc.TextServiceServicer):
     async def ExtractKeywords(self, request: text_pb2.ExtractKeywordsRequest,
                               context: grpc.aio.ServicerContext
                               ) -> text_pb2.ExtractKeywordsResponse:
-        terms = list(request.user_dictionary)
-        top_k = keywords.check_request(request.text, request.top_k, terms, request.diversity)
         check_text(request.text, "text")
+        terms = list(request.user_dictionary)
+        top_k = keywords.check_request(request.top_k, terms, request.diversity)
         language = keywords.language_of(request.text, request.language)
         found = await keywords.extract(request.text, language, top_k, terms,
                                        request.diversity, self.embedder.embed)
@@ -328,7 +329,7 @@ async def _probe_for_tags(path: Path, request: text_pb2.TagMediaRequest) -> medi
     except media.MediaError as exc:
         raise MediaUndecodable(f"media: {exc}", field_name="media") from exc
     if info.width:
-        info = await probe_picture(path, "media")  # the size limits of pictures
+        check_picture_size(info, "media")
     can_read = request.use_ocr and bool(info.width)
     can_hear = request.use_speech and info.has_audio
     if not can_read and not can_hear:

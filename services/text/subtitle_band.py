@@ -40,10 +40,15 @@ class BandGuess:
     detected: bool  # False: no subtitle row was found, the default band is used
 
 
+def centred(left: float, right: float) -> bool:
+    """A horizontal span (fractions of the frame width) centred as subtitles are."""
+    return abs((left + right) / 2 - 0.5) <= MAX_CENTRE_OFFSET
+
+
 def subtitle_shaped(box: Box) -> bool:
     """Centred, wide enough, no taller than a line or two."""
-    return abs((box[0] + box[2]) / 2 - 0.5) <= MAX_CENTRE_OFFSET \
-        and box[2] - box[0] >= MIN_WIDTH and box[3] - box[1] <= MAX_HEIGHT
+    return centred(box[0], box[2]) and box[2] - box[0] >= MIN_WIDTH \
+        and box[3] - box[1] <= MAX_HEIGHT
 
 
 def choose_band(frames: Sequence[Sequence[Box]], default: NormBox) -> BandGuess:

@@ -72,15 +72,12 @@ class Cues:
 
 
 @dataclass(frozen=True)
-class SubtitleOutcome:
-    cues: list[subtitle_cues.Cue]
+class SubtitleOutcome(Cues):
+    """The cues and the files they were written to."""
+
     srt: StoredOutput
     json: StoredOutput
     srt_by_language: dict[str, StoredOutput]
-    samples: int
-    ocr_calls: int
-    band: NormBox
-    band_detected: bool
 
 
 @dataclass(frozen=True)
@@ -120,9 +117,8 @@ class SubtitleExtractor:
                 continue
             await run_in_thread(_write_outputs, item.cues, srt, cues_json, by_language,
                                 job.split_languages)
-            yield SubtitleOutcome(item.cues, srt, cues_json,
-                                  by_language if job.split_languages else {}, item.samples,
-                                  item.ocr_calls, item.band, item.band_detected)
+            yield SubtitleOutcome(**vars(item), srt=srt, json=cues_json,
+                                  srt_by_language=by_language if job.split_languages else {})
 
     async def cues(self, job: SubtitleJob, info: media.MediaInfo
                    ) -> AsyncIterator[SubtitleProgress | Cues]:
@@ -153,7 +149,8 @@ class SubtitleExtractor:
                         sampled for line in read if _wanted(line.text, job.languages)
                         for sampled in [_sampled(line, left, top, width, height)]
                         if sampled.box[3] <= subtitle_band.MAX_HEIGHT
-                        and (not detected or _centred(sampled)))
+                        and (not detected or subtitle_band.centred(
+                            sampled.box[0], sampled.box[0] + sampled.box[2])))
                     last = (look, lines)
                 samples.append(subtitle_cues.Sample(frame.time, lines))
             yield SubtitleProgress(len(samples), max(total, len(samples)), calls)
@@ -167,11 +164,6 @@ class SubtitleExtractor:
 
 def _wanted(text: str, languages: tuple[str, ...]) -> bool:
     return not languages or subtitle_cues.language_of(text) in languages
-
-
-def _centred(line: subtitle_cues.SampledLine) -> bool:
-    x, _, w, _ = line.box
-    return abs(x + w / 2 - 0.5) <= subtitle_band.MAX_CENTRE_OFFSET
 
 
 def _sampled(line: ReadLine, left: int, top: int, width: int,
