@@ -22,6 +22,8 @@ class StatusCode(StrEnum):
     UNIMPLEMENTED = "UNIMPLEMENTED"
     INTERNAL = "INTERNAL"
     CANCELLED = "CANCELLED"
+    UNAUTHENTICATED = "UNAUTHENTICATED"
+    PERMISSION_DENIED = "PERMISSION_DENIED"
 
 
 @dataclass
@@ -117,3 +119,27 @@ class StorageUnavailable(MeshError):
     def __init__(self, message: str, *, resource: str | None = None) -> None:
         super().__init__(message, StatusCode.UNAVAILABLE, "STORAGE_UNAVAILABLE",
                          resource=resource, retry_after_s=1.0)
+
+
+class AuthenticationRequired(MeshError):
+    """No valid credentials on the call (checked before any work)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, StatusCode.UNAUTHENTICATED, "AUTHENTICATION_REQUIRED")
+
+
+class CallerNotAllowed(MeshError):
+    """Authenticated, but not a caller this server admits."""
+
+    def __init__(self, message: str, *, resource: str | None = None) -> None:
+        super().__init__(message, StatusCode.PERMISSION_DENIED, "CALLER_NOT_ALLOWED",
+                         resource=resource)
+
+
+class RemoteHostNotAllowed(MeshError):
+    """A remote URI names a host the server must not reach (SSRF protection)."""
+
+    def __init__(self, message: str, *, field_name: str | None = None,
+                 resource: str | None = None) -> None:
+        super().__init__(message, StatusCode.PERMISSION_DENIED, "REMOTE_HOST_NOT_ALLOWED",
+                         field_name=field_name, resource=resource)
