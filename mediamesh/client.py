@@ -16,7 +16,7 @@ import grpc
 from google.protobuf import json_format, struct_pb2
 
 from mediamesh.config import Settings
-from mediamesh.grpc_server import client_options
+from mediamesh.channels import open_channel
 from mediamesh.v1 import (
     audio_pb2_grpc,
     common_pb2,
@@ -35,10 +35,11 @@ class JobFailed(RuntimeError):
 
 
 class MeshClient:
-    def __init__(self, addresses: dict[str, str], *, max_message_bytes: int = 64 << 20) -> None:
-        options = client_options(max_message_bytes)
-        self._channels = {name: grpc.aio.insecure_channel(addr, options=options)
-                          for name, addr in addresses.items()}
+    def __init__(self, addresses: dict[str, str], *, settings: Settings | None = None) -> None:
+        """Channels to each part at `addresses`, dialled as `settings` say (TLS, token);
+        plaintext with default limits when no settings are given."""
+        settings = settings if settings is not None else Settings()
+        self._channels = {name: open_channel(settings, addr) for name, addr in addresses.items()}
         self.audio = audio_pb2_grpc.AudioServiceStub(self._channels["audio"])
         self.vision = vision_pb2_grpc.VisionServiceStub(self._channels["vision"])
         self.text = text_pb2_grpc.TextServiceStub(self._channels["text"])
@@ -48,8 +49,7 @@ class MeshClient:
     @classmethod
     def from_settings(cls, settings: Settings) -> MeshClient:
         names = ("audio", "vision", "text", "compose", "orchestrator")
-        return cls({n: settings.service_address(n) for n in names},
-                   max_message_bytes=settings.grpc_max_message_bytes)
+        return cls({n: settings.service_address(n) for n in names}, settings=settings)
 
     def channel(self, name: str) -> grpc.aio.Channel:
         return self._channels[name]

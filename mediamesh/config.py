@@ -108,6 +108,36 @@ class Settings(BaseSettings):
     orchestrator_workers: int = Field(8, ge=1, le=256)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
+    # Observability. A part serves Prometheus metrics over HTTP on its gRPC port +
+    # metrics_port_shift (audio 17110 -> 17130); 0 turns the endpoints off
+    metrics_port_shift: int = Field(20, ge=0, le=1000)
+    # OTLP/HTTP collector (http://otel-collector:4318): every part and the embedded Triton
+    # export their spans there; unset = spans still carry trace ids into logs, exported nowhere
+    otlp_endpoint: str | None = None
+    trace_sample_ratio: float = Field(1.0, ge=0, le=1)
+
+    # Security. TLS on every gRPC port when cert and key are set; clients verify servers
+    # against tls_ca_file; tls_client_auth makes it mutual (callers present a certificate
+    # signed by that CA: parts of the mesh present their own cert/key)
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    tls_ca_file: Path | None = None
+    tls_client_auth: bool = False
+    # the name clients check in a server's certificate when it differs from the dialled host
+    tls_server_name: str | None = None
+    # bearer tokens a server accepts, one per line ("<token> [<caller name>]"; # comments);
+    # set = every RPC but grpc.health needs `authorization: Bearer <token>`
+    auth_accepted_tokens_file: Path | None = None
+    # the token this process sends (a file, so it never lands in mesh.json or a process list)
+    auth_token_file: Path | None = None
+    # mTLS identities (certificate common name or DNS name) allowed to call; empty = any
+    # certificate the CA signed
+    auth_allowed_identities: list[str] = Field(default_factory=list)
+    # NATS credentials: a .creds file (JWT + nkey), or a token file; CA for a TLS NATS
+    nats_credentials_file: Path | None = None
+    nats_token_file: Path | None = None
+    nats_tls_ca_file: Path | None = None
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -180,7 +210,16 @@ class Settings(BaseSettings):
         """Every TCP port this mesh listens on, by part."""
         names = ["nats_port", "nats_monitor_port", "triton_grpc_port", "triton_http_port",
                  "triton_metrics_port", *[f"{s}_port" for s in SERVICE_PORT_OFFSETS]]
-        return {n.removesuffix("_port"): int(getattr(self, n)) for n in names}
+        ports = {n.removesuffix("_port"): int(getattr(self, n)) for n in names}
+        for part in SERVICE_PORT_OFFSETS if self.metrics_port_shift else ():
+            ports[f"{part}_metrics"] = ports[part] + self.metrics_port_shift
+        return ports
+
+    def metrics_port(self, part: str) -> int | None:
+        """Where a part serves Prometheus metrics (its gRPC port + metrics_port_shift)."""
+        if not self.metrics_port_shift:
+            return None
+        return int(getattr(self, f"{part}_port")) + self.metrics_port_shift
 
     def service_address(self, service: str) -> str:
         """host:port of a mesh gRPC service ("audio", ..., "orchestrator"): its `<service>_url`

@@ -8,11 +8,12 @@ calls get `shutdown_grace_s` to finish.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import json
 import signal
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,9 +21,13 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
+from opentelemetry.instrumentation.grpc import aio_server_interceptor, filters
 
+from mediamesh.errors import MeshError
 from mediamesh.grpc_errors import map_exception
-from mediamesh.logs import bound_context, get_logger
+from mediamesh.logs import bind_context, bound_context, get_logger
+from mediamesh.security import CallGuard
+from mediamesh.telemetry import RPC_HANDLED, RPC_IN_FLIGHT, RPC_SECONDS, RPC_STARTED
 
 log = get_logger()
 
@@ -64,42 +69,100 @@ def client_options(max_message_bytes: int) -> list[tuple[str, Any]]:
             ("grpc.max_reconnect_backoff_ms", 2000)]
 
 
-async def _abort(context: grpc.aio.ServicerContext, exc: BaseException, method: str) -> None:
+@dataclass
+class _Outcome:
+    """The status a call ended with, for its metrics."""
+
+    code: str = "OK"
+
+
+class _MethodMetrics:
+    """The Prometheus children of one RPC, bound once (label lookups are not free)."""
+
+    def __init__(self, method: str) -> None:
+        service, _, name = method.strip("/").partition("/")
+        self.labels = (service, name)
+        self.started = RPC_STARTED.labels(service, name)
+        self.seconds = RPC_SECONDS.labels(service, name)
+        self.in_flight = RPC_IN_FLIGHT.labels(service, name)
+
+    @contextlib.contextmanager
+    def measure(self) -> Iterator[_Outcome]:
+        outcome = _Outcome()
+        self.started.inc()
+        self.in_flight.inc()
+        started = time.perf_counter()
+        try:
+            yield outcome
+        except asyncio.CancelledError:  # the client went away or its deadline passed
+            outcome.code = "CANCELLED"
+            raise
+        finally:
+            self.in_flight.dec()
+            self.seconds.observe(time.perf_counter() - started)
+            RPC_HANDLED.labels(*self.labels, outcome.code).inc()
+
+
+async def _abort(context: grpc.aio.ServicerContext, exc: BaseException, method: str,
+                 outcome: _Outcome) -> None:
     if isinstance(exc, NotImplementedError) and str(exc) in ("", "Method not implemented!"):
         # the generated base servicer's default: say which RPC, not a generic line
         exc = NotImplementedError(f"{method.strip('/').replace('/', '.')} is not implemented "
                                   "in this version of mediamesh yet")
     mapped = map_exception(exc)
+    outcome.code = mapped.code.name
     if mapped.code == grpc.StatusCode.INTERNAL:
         log.error("rpc.internal_error", rpc=method, exc_info=exc)
     await context.abort(mapped.code, mapped.message, trailing_metadata=mapped.trailing_metadata())
+
+
+def _aborted_code(context: grpc.aio.ServicerContext) -> str:
+    code = context.code() if hasattr(context, "code") else None
+    return code.name if isinstance(code, grpc.StatusCode) else "UNKNOWN"
 
 
 async def _resolve(result: Any) -> Any:
     return await result if inspect.isawaitable(result) else result
 
 
-def _wrap_unary(behavior: Callable[..., Any], method: str) -> Callable[..., Awaitable[Any]]:
+def _admit(guard: CallGuard | None, method: str, context: grpc.aio.ServicerContext) -> None:
+    """Refuse an unauthorised call before any work (raises a MeshError)."""
+    if guard is not None and guard.enabled:
+        caller = guard.admit(method, context.invocation_metadata() or (),
+                             context.auth_context() or {})
+        bind_context(caller=caller.name)
+
+
+def _wrap_unary(behavior: Callable[..., Any], method: str,
+                guard: CallGuard | None) -> Callable[..., Awaitable[Any]]:
+    metrics = _MethodMetrics(method)
+
     async def handler(request: Any, context: grpc.aio.ServicerContext) -> Any:
         started = time.perf_counter()
-        with bound_context(**_call_context(context, method)):
+        with bound_context(**_call_context(context, method)), metrics.measure() as outcome:
             try:
+                _admit(guard, method, context)
                 response = await _resolve(behavior(request, context))
             except grpc.aio.AbortError:
+                outcome.code = _aborted_code(context)
                 raise
             except Exception as exc:  # noqa: BLE001 - every exception gets a real status
                 log.info("rpc.failed", ms=_ms(started), error=str(exc), kind=type(exc).__name__)
-                await _abort(context, exc, method)
+                await _abort(context, exc, method, outcome)
             log.debug("rpc.ok", ms=_ms(started))
             return response
     return handler
 
 
-def _wrap_stream(behavior: Callable[..., Any], method: str) -> Callable[..., AsyncIterator[Any]]:
+def _wrap_stream(behavior: Callable[..., Any], method: str,
+                 guard: CallGuard | None) -> Callable[..., AsyncIterator[Any]]:
+    metrics = _MethodMetrics(method)
+
     async def handler(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
         started = time.perf_counter()
-        with bound_context(**_call_context(context, method)):
+        with bound_context(**_call_context(context, method)), metrics.measure() as outcome:
             try:
+                _admit(guard, method, context)
                 result = await _resolve(behavior(request, context))
                 if hasattr(result, "__aiter__"):
                     async for item in result:
@@ -108,22 +171,26 @@ def _wrap_stream(behavior: Callable[..., Any], method: str) -> Callable[..., Asy
                     for item in result:
                         yield item
             except grpc.aio.AbortError:
+                outcome.code = _aborted_code(context)
                 raise
             except Exception as exc:  # noqa: BLE001
                 log.info("rpc.failed", ms=_ms(started), error=str(exc), kind=type(exc).__name__)
-                await _abort(context, exc, method)
+                await _abort(context, exc, method, outcome)
             log.debug("rpc.ok", ms=_ms(started))
     return handler
 
 
+#: Metadata a workflow step's call carries: its run, so the service's logs name it too.
+RUN_ID_METADATA = "mediamesh-run-id"
+
+
 def _call_context(context: grpc.aio.ServicerContext, method: str) -> dict[str, str]:
-    """Log context of a call: the RPC, and the W3C trace id when the caller sent one."""
+    """Log context of a call: the RPC, and the workflow run it serves when it says so (the
+    trace and span ids come from the call's span, see telemetry.add_trace_ids)."""
     fields = {"rpc": method}
     for key, value in context.invocation_metadata() or ():
-        if key == "traceparent" and isinstance(value, str):
-            parts = value.split("-")
-            if len(parts) == 4 and len(parts[1]) == 32:
-                fields["trace_id"] = parts[1]
+        if key == RUN_ID_METADATA and isinstance(value, str) and len(value) <= 128:
+            fields["run_id"] = value
     return fields
 
 
@@ -132,9 +199,12 @@ def _ms(started: float) -> float:
 
 
 class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
-    """Wraps unary-unary and unary-stream handlers (the shapes our contracts use)."""
+    """Wraps unary-unary and unary-stream handlers (the shapes our contracts use): the
+    caller is admitted (or refused) first, every exception becomes a real status, and each
+    call is counted and timed."""
 
-    def __init__(self) -> None:
+    def __init__(self, guard: CallGuard | None = None) -> None:
+        self.guard = guard
         # method -> wrapped handler: built once, not on every call (this is the hot path)
         self._wrapped: dict[str, Any] = {}
 
@@ -148,20 +218,37 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
         if handler is None:
             return None
         wrapped = handler
-        if method.startswith(("/grpc.health", "/grpc.reflection")):
+        if method.startswith("/grpc.health"):
             pass
         elif handler.unary_unary:
             wrapped = grpc.unary_unary_rpc_method_handler(
-                _wrap_unary(handler.unary_unary, method),
+                _wrap_unary(handler.unary_unary, method, self.guard),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer)
         elif handler.unary_stream:
             wrapped = grpc.unary_stream_rpc_method_handler(
-                _wrap_stream(handler.unary_stream, method),
+                _wrap_stream(handler.unary_stream, method, self.guard),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer)
+        elif handler.stream_stream and self.guard is not None and self.guard.enabled:
+            wrapped = _guarded_bidi(handler, method, self.guard)  # server reflection
         self._wrapped[method] = wrapped
         return wrapped
+
+
+def _guarded_bidi(handler: Any, method: str, guard: CallGuard) -> Any:
+    """Reflection (a bidi stream) answers only admitted callers: it lists the whole API."""
+    async def behavior(requests: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        try:
+            _admit(guard, method, context)
+        except MeshError as exc:
+            mapped = map_exception(exc)
+            await context.abort(mapped.code, mapped.message)
+        async for reply in handler.stream_stream(requests, context):
+            yield reply
+    return grpc.stream_stream_rpc_method_handler(
+        behavior, request_deserializer=handler.request_deserializer,
+        response_serializer=handler.response_serializer)
 
 
 @dataclass(frozen=True)
@@ -190,13 +277,19 @@ class MeshServer:
 
     def __init__(self, bindings: Sequence[ServiceBinding], address: str, *,
                  max_message_bytes: int, shutdown_grace_s: float = 10.0,
-                 interceptors: Sequence[grpc.aio.ServerInterceptor] = ()) -> None:
+                 interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+                 credentials: grpc.ServerCredentials | None = None,
+                 guard: CallGuard | None = None) -> None:
         self.address = address
         self.bindings = list(bindings)
         self.shutdown_grace_s = shutdown_grace_s
+        self.credentials = credentials
         self.health = HealthServicer()
+        # OpenTelemetry's interceptor first: its span (joined to the caller's trace) is
+        # current while ours admits, logs and maps errors; health probes are not traced
+        tracing = aio_server_interceptor(filter_=filters.negate(filters.health_check()))
         self.server = grpc.aio.server(
-            interceptors=[ErrorMappingInterceptor(), *interceptors],
+            interceptors=[tracing, ErrorMappingInterceptor(guard), *interceptors],
             options=grpc_options(max_message_bytes))
         for binding in self.bindings:
             binding.add_to_server(binding.servicer, self.server)
@@ -211,7 +304,9 @@ class MeshServer:
     async def start(self) -> int:
         """Bind and start; fails with a clear message when the port is taken."""
         try:
-            self.port = self.server.add_insecure_port(self.address)
+            self.port = (self.server.add_secure_port(self.address, self.credentials)
+                         if self.credentials is not None
+                         else self.server.add_insecure_port(self.address))
         except RuntimeError as exc:
             raise RuntimeError(f"cannot listen on {self.address} (port in use?): {exc}") from exc
         await self.server.start()

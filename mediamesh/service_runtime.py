@@ -17,7 +17,9 @@ from mediamesh.diagnostics import diagnostics_binding
 from mediamesh.grpc_server import MeshServer, ServiceBinding
 from mediamesh.inference import TritonClient
 from mediamesh.logs import configure_logging, get_logger
+from mediamesh.security import CallGuard, server_credentials
 from mediamesh.storage import MediaStore
+from mediamesh.telemetry import configure_tracing, shutdown_tracing, start_metrics_endpoint
 
 log = get_logger()
 
@@ -82,12 +84,19 @@ Background = Callable[[ServiceContext], Coroutine[Any, Any, None]]
 async def serve(part: str, settings: Settings, build: BuildBindings,
                 readiness: Readiness | None = None, background: Background | None = None,
                 on_stop: Background | None = None) -> None:
+    configure_tracing(part, settings)
     ctx = ServiceContext.from_settings(settings)
     bindings = [*build(ctx), diagnostics_binding(ctx.triton)]
     server = MeshServer(bindings, settings.service_address(part),
                         max_message_bytes=settings.grpc_max_message_bytes,
-                        shutdown_grace_s=settings.shutdown_grace_s)
+                        shutdown_grace_s=settings.shutdown_grace_s,
+                        credentials=server_credentials(settings),
+                        guard=CallGuard.from_settings(settings))
     await server.start()
+    metrics_port = settings.metrics_port(part)
+    if metrics_port is not None:
+        start_metrics_endpoint(settings, metrics_port)
+        log.info("metrics.serving", port=metrics_port)
     watcher = None
     if readiness:  # named services stay NOT_SERVING until their dependencies answer
         for binding in server.bindings:
@@ -104,6 +113,7 @@ async def serve(part: str, settings: Settings, build: BuildBindings,
             if task:
                 task.cancel()
         await ctx.close()
+        shutdown_tracing()
 
 
 def run_service(part: str, build: BuildBindings, readiness: Readiness | None = None,

@@ -23,7 +23,7 @@ from google.protobuf.message_factory import GetMessageClass
 
 from mediamesh.config import Settings
 from mediamesh.errors import InvalidArgument, MeshError, StatusCode
-from mediamesh.grpc_server import client_options
+from mediamesh.channels import open_part_channel
 from mediamesh.logs import bind_context, bound_context, get_logger
 from mediamesh.nats_client import NatsConnection
 from orchestrator import arguments, expressions, scheduler
@@ -398,9 +398,7 @@ class Engine:
 
     def _channel(self, part: str) -> grpc.aio.Channel:
         if part not in self._channels:
-            self._channels[part] = grpc.aio.insecure_channel(
-                self.settings.service_address(part),
-                options=client_options(self.settings.grpc_max_message_bytes))
+            self._channels[part] = open_part_channel(self.settings, part)
         return self._channels[part]
 
     @property

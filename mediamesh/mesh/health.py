@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from mediamesh.channels import open_blocking_channel
 from mediamesh.config import Settings
 from mediamesh.mesh.parts import HealthKind, Part
 
@@ -33,8 +34,12 @@ def _http_ok(url: str, timeout_s: float, method: str = "GET") -> tuple[bool, str
         return False, str(getattr(exc, "reason", exc))
 
 
-def grpc_health(address: str, timeout_s: float = 1.0, service: str = "") -> tuple[bool, str]:
-    with grpc.insecure_channel(address) as channel:
+def grpc_health(address: str, timeout_s: float = 1.0, service: str = "",
+                settings: Settings | None = None) -> tuple[bool, str]:
+    """(serving?, status name) of a part's grpc.health.v1 (over TLS when `settings` say)."""
+    channel = (open_blocking_channel(settings, address) if settings is not None
+               else grpc.insecure_channel(address))
+    with channel:
         try:
             reply = health_pb2_grpc.HealthStub(channel).Check(
                 health_pb2.HealthCheckRequest(service=service), timeout=timeout_s)
@@ -47,9 +52,9 @@ def grpc_health(address: str, timeout_s: float = 1.0, service: str = "") -> tupl
 def check_part(part: Part, settings: Settings, timeout_s: float = 1.0) -> PartHealth:
     host = settings.host
     if part.health is HealthKind.GRPC:
-        ok, detail = grpc_health(part.address, timeout_s)
+        ok, detail = grpc_health(part.address, timeout_s, settings=settings)
         if ok and part.readiness_service:  # live; are its dependencies there too?
-            ready, _ = grpc_health(part.address, timeout_s, part.readiness_service)
+            ready, _ = grpc_health(part.address, timeout_s, part.readiness_service, settings)
             ok, detail = ready, ("SERVING" if ready else "LIVE, NOT READY (dependencies)")
     elif part.health is HealthKind.TRITON:
         ok, detail = _http_ok(f"http://{host}:{part.health_port}/v2/health/ready", timeout_s)

@@ -4,9 +4,11 @@ from __future__ import annotations
 import random
 import socket
 
-from mediamesh.config import SERVICE_PORT_OFFSETS
+from mediamesh.config import SERVICE_PORT_OFFSETS, Settings
 
-PORT_SPAN = max(SERVICE_PORT_OFFSETS.values()) + 1
+#: gRPC ports, then each part's metrics port (gRPC port + the default metrics_port_shift)
+PORT_SPAN = max(SERVICE_PORT_OFFSETS.values()) + 1 + \
+    int(Settings.model_fields["metrics_port_shift"].default)
 
 
 def _free(host: str, port: int) -> bool:

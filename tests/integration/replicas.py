@@ -100,7 +100,7 @@ class ReplicaSet:
     def client(self) -> MeshClient:
         """A client that spreads over the replicas (and the orchestrators)."""
         return MeshClient({part: self.target(part) for part in (*SERVICES, "orchestrator")},
-                          max_message_bytes=self.mesh.grpc_max_message_bytes)
+                          settings=self.mesh)
 
     def stop(self) -> None:
         for replica in self.replicas:

@@ -38,6 +38,10 @@ def test_every_port_derives_from_port_base(tmp_path: Path) -> None:
         assert ports[service] == BASE + offset
     assert ports["audio"] == BASE + 10
     assert ports["orchestrator"] == BASE + 20
+    assert ports["audio_metrics"] == BASE + 30  # Prometheus: gRPC port + metrics_port_shift
+    assert s.metrics_port("orchestrator") == ports["orchestrator_metrics"] == BASE + 40
+    assert Settings(port_base=BASE, state_dir=tmp_path, metrics_port_shift=0).metrics_port(
+        "audio") is None
     assert len(set(ports.values())) == len(ports)
     assert s.service_address("vision") == f"127.0.0.1:{BASE + 11}"
     assert s.nats_address == f"nats://127.0.0.1:{BASE}"
@@ -49,8 +53,10 @@ def test_explicit_audio_port_overrides_only_that_port(tmp_path: Path) -> None:
     s = Settings(port_base=BASE, audio_port=BASE + 500, state_dir=tmp_path)
     ports = s.ports()
     assert ports["audio"] == BASE + 500
-    assert {k: v for k, v in ports.items() if k != "audio"} == \
-        {k: v for k, v in derived.items() if k != "audio"}
+    assert ports["audio_metrics"] == BASE + 520  # its metrics move with it
+    moved = {"audio", "audio_metrics"}
+    assert {k: v for k, v in ports.items() if k not in moved} == \
+        {k: v for k, v in derived.items() if k not in moved}
 
 
 def test_env_port_base_applies(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
