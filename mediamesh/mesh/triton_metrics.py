@@ -1,9 +1,8 @@
 """Triton's Prometheus metrics, read as per-model counters: how well dynamic batching joins
 requests, and how long requests wait for it.
 
-Why our own parser: the text exposition format is a few lines of grammar and
-prometheus-client is not a dependency of the mesh. Triton's counters are cumulative since
-it started, so anything about a time span is the difference of two scrapes:
+Triton's counters are cumulative since it started, so anything about a time span is the
+difference of two scrapes:
   requests per execution = delta nv_inference_request_success / delta nv_inference_exec_count
       (how many requests the batcher joined into one model run; 1.0 = no batching)
   items per execution    = delta nv_inference_count / delta nv_inference_exec_count
@@ -15,50 +14,28 @@ it started, so anything about a time span is the difference of two scrapes:
 """
 from __future__ import annotations
 
-import re
 import urllib.request
 from dataclasses import dataclass, fields
 
-from mediamesh.config import Settings
+from prometheus_client.parser import text_string_to_metric_families
 
-_SAMPLE = re.compile(r"^(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(?P<labels>.*)\})?\s+"
-                     r"(?P<value>\S+)(?:\s+-?\d+)?$")
-_LABEL = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*"((?:[^"\\]|\\.)*)"\s*,?')
-_UNESCAPE = {"\\\\": "\\", '\\"': '"', "\\n": "\n"}
+from mediamesh.config import Settings
 
 
 @dataclass(frozen=True)
 class Sample:
-    name: str
+    name: str  # the metric family's name (a counter's without prometheus_client's "_total")
     labels: dict[str, str]
     value: float
 
 
-def _labels(text: str) -> dict[str, str]:
-    out: dict[str, str] = {}
-    position = 0
-    while position < len(text.rstrip()):
-        match = _LABEL.match(text, position)
-        if match is None:
-            raise ValueError(f"unparsable labels: {{{text}}}")
-        out[match[1]] = re.sub(r"\\[\\\"n]", lambda m: _UNESCAPE[m[0]], match[2])
-        position = match.end()
-    return out
-
-
 def parse_prometheus(text: str) -> list[Sample]:
-    """Every sample of a Prometheus text exposition (comments and blank lines skipped)."""
-    samples = []
-    for number, line in enumerate(text.splitlines(), 1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        match = _SAMPLE.match(line)
-        if match is None:
-            raise ValueError(f"line {number} is not a Prometheus sample: {line!r}")
-        samples.append(Sample(match["name"], _labels(match["labels"] or ""),
-                              float(match["value"])))
-    return samples
+    """The counter and gauge samples of a Prometheus text exposition, named by family.
+    Histogram and summary parts (_bucket, _sum, _count) are left out."""
+    return [Sample(family.name, dict(sample.labels), float(sample.value))
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+            if sample.name in (family.name, f"{family.name}_total")]
 
 
 @dataclass(frozen=True)
