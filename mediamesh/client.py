@@ -15,8 +15,8 @@ from typing import Any
 import grpc
 from google.protobuf import json_format, struct_pb2
 
-from mediamesh.config import Settings
 from mediamesh.channels import open_channel
+from mediamesh.config import Settings
 from mediamesh.v1 import (
     audio_pb2_grpc,
     common_pb2,

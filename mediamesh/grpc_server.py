@@ -149,7 +149,7 @@ def _wrap_unary(behavior: Callable[..., Any], method: str,
             except Exception as exc:  # noqa: BLE001 - every exception gets a real status
                 log.info("rpc.failed", ms=_ms(started), error=str(exc), kind=type(exc).__name__)
                 await _abort(context, exc, method, outcome)
-            log.debug("rpc.ok", ms=_ms(started))
+            log.info("rpc.ok", ms=_ms(started))  # the access log: one line per call
             return response
     return handler
 
@@ -176,7 +176,7 @@ def _wrap_stream(behavior: Callable[..., Any], method: str,
             except Exception as exc:  # noqa: BLE001
                 log.info("rpc.failed", ms=_ms(started), error=str(exc), kind=type(exc).__name__)
                 await _abort(context, exc, method, outcome)
-            log.debug("rpc.ok", ms=_ms(started))
+            log.info("rpc.ok", ms=_ms(started))  # the access log: one line per call
     return handler
 
 

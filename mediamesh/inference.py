@@ -13,11 +13,14 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import tritonclient.grpc.aio as triton_aio
+from opentelemetry.trace import SpanKind, Status
+from opentelemetry.trace import StatusCode as SpanStatusCode
 from tritonclient.grpc import InferInput, InferRequestedOutput
 from tritonclient.utils import InferenceServerException, np_to_triton_dtype, triton_to_np_dtype
 
 from mediamesh.errors import InferenceUnavailable, InvalidArgument, ModelNotFound
 from mediamesh.logs import get_logger
+from mediamesh.telemetry import TRITON_FAILURES, TRITON_SECONDS, inject, tracer
 from mediamesh.triton_shm import Layout, Region, SharedMemoryPool
 
 log = get_logger()
@@ -80,6 +83,23 @@ class TritonClient:
         """Run `model` once; inputs keyed by tensor name; returns the requested outputs.
         `output_bytes`: upper bounds of outputs' sizes, so that large ones can come back
         through shared memory (when the client has it; others come in the reply)."""
+        with tracer().start_as_current_span(
+                f"triton {model}", kind=SpanKind.CLIENT,
+                attributes={"mediamesh.model": model, "server.address": self.url}) as span:
+            started = time.perf_counter()
+            try:
+                return await self._infer(model, inputs, outputs, timeout_s, request_id,
+                                         output_bytes)
+            except Exception as exc:
+                TRITON_FAILURES.labels(model).inc()
+                span.set_status(Status(SpanStatusCode.ERROR, type(exc).__name__))
+                raise
+            finally:
+                TRITON_SECONDS.labels(model).observe(time.perf_counter() - started)
+
+    async def _infer(self, model: str, inputs: Mapping[str, np.ndarray],
+                     outputs: Sequence[str], timeout_s: float | None, request_id: str,
+                     output_bytes: Mapping[str, int] | None) -> dict[str, np.ndarray]:
         deadline = time.monotonic() + (timeout_s or self.timeout_s)
         arrays = {name: np.ascontiguousarray(array) for name, array in inputs.items()}
         layout = Layout.of(arrays, dict(output_bytes or {})) if self._shm else Layout()
@@ -126,7 +146,8 @@ class TritonClient:
                     await self._shm.register(region)
                 result = await self.client.infer(model, infer_inputs, outputs=requested,
                                                  client_timeout=remaining,
-                                                 request_id=request_id)
+                                                 request_id=request_id,
+                                                 headers=dict(inject({})))  # Triton's spans join
                 return {name: self._output(result, name, layout, region) for name in outputs}
             except InferenceServerException as exc:
                 if _is_unknown_model(exc):

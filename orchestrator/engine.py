@@ -20,16 +20,30 @@ from typing import Any
 
 import grpc
 from google.protobuf.message_factory import GetMessageClass
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import Status
+from opentelemetry.trace import StatusCode as SpanStatusCode
 
+from mediamesh.channels import open_part_channel
 from mediamesh.config import Settings
 from mediamesh.errors import InvalidArgument, MeshError, StatusCode
-from mediamesh.channels import open_part_channel
-from mediamesh.logs import bind_context, bound_context, get_logger
+from mediamesh.grpc_server import RUN_ID_METADATA
+from mediamesh.logs import bound_context, get_logger
 from mediamesh.nats_client import NatsConnection
+from mediamesh.telemetry import (
+    QUEUE_DEPTH,
+    QUEUE_IN_PROGRESS,
+    RUNS_FINISHED,
+    STEP_SECONDS,
+    current_traceparent,
+    extract,
+    tracer,
+)
 from orchestrator import arguments, expressions, scheduler
 from orchestrator.contracts import RpcInfo
 from orchestrator.event_order import EventOrder
-from orchestrator.events import EventLog, is_terminal
+from orchestrator.events import TERMINAL_EVENTS, EventLog, is_terminal
 from orchestrator.inputs import validate_inputs
 from orchestrator.registry import WorkflowRegistry
 from orchestrator.run_store import RunExists, RunStore
@@ -149,7 +163,11 @@ class Engine:
         values = validate_inputs(workflow, inputs, self.media_exists)
         run_id = run_id_for(idempotency_key)
         doc = scheduler.new_run(run_id, workflow, values, labels or {}, idempotency_key)
-        doc["trace_id"] = trace_id_of(traceparent) or uuid.uuid4().hex  # one trace per run
+        # one trace per run: the SubmitWorkflow span (a child of the caller's span when the
+        # caller sent one); every step's span hangs below it, whichever engine runs it
+        doc["traceparent"] = (current_traceparent()
+                              or child_traceparent(trace_id_of(traceparent)))
+        doc["trace_id"] = trace_id_of(doc["traceparent"])
         outcome = scheduler.start(doc, workflow)
         local = self._claim_locally(doc, outcome)
         self._stage(doc, outcome)
@@ -235,6 +253,9 @@ class Engine:
 
         doc, _ = await self.store.update(run_id, mutate)
         if "outcome" in box:
+            for kind, _data in box["outcome"].events:
+                if kind in TERMINAL_EVENTS:
+                    RUNS_FINISHED.labels(doc["workflow"]["name"], kind).inc()
             await self._deliver(run_id, box["outcome"], doc)
             self._start_local(run_id, box["local"], doc)
         return doc
@@ -281,7 +302,7 @@ class Engine:
         """
         already = 0 if trim_now else self._published.get(run_id, 0)
         pending = [e for e in doc.get("outbox") or [] if e["sequence"] > already]
-        headers = {"traceparent": child_traceparent(doc.get("trace_id", ""))}
+        headers = {"traceparent": current_traceparent() or _run_traceparent(doc)}
         await asyncio.gather(*(self.events.publish(run_id, e["type"], e["data"],
                                                    sequence=e["sequence"], headers=headers)
                                for e in pending), *then)
@@ -345,16 +366,30 @@ class Engine:
         """Call the step's service for a claimed item and record the result."""
         workflow = self.workflow_of(claimed)
         spec = workflow.step(task.step_id)
-        trace_id = str(claimed.get("trace_id") or "")
-        bind_context(trace_id=trace_id)  # this task's logs join the run's trace
+        started = time.perf_counter()
+        with tracer().start_as_current_span(
+                f"step {task.step_id}", context=_step_parent(claimed),
+                attributes={"mediamesh.run_id": task.run_id, "mediamesh.step": task.step_id,
+                            "mediamesh.item": task.item, "mediamesh.attempt": task.attempt,
+                            "mediamesh.workflow": workflow.name,
+                            "rpc.method": spec.rpc.path}) as span:
+            outcome = await self._execute_step(task, owner, claimed, keepalive, workflow, spec)
+            if outcome != "OK":
+                span.set_status(Status(SpanStatusCode.ERROR, outcome))
+            STEP_SECONDS.labels(workflow.name, task.step_id, outcome).observe(
+                time.perf_counter() - started)
+
+    async def _execute_step(self, task: StepTask, owner: str, claimed: dict[str, Any],
+                            keepalive: Callable[[], Awaitable[None]], workflow: Workflow,
+                            spec: Any) -> str:
+        """The step's call and its record; returns the status name it ended with."""
         try:
             request = arguments.to_request(spec.rpc.request, expressions.render(
                 spec.arguments, scheduler.item_context(claimed, task.step_id, task.item)))
         except (ValueError, expressions.ExpressionError) as exc:
             await self._record_failure(task, owner, "INVALID_ARGUMENT", str(exc), workflow)
-            return
-        call = asyncio.create_task(self._call(spec.rpc, request, spec.timeout_s, task,
-                                              owner, trace_id))
+            return "INVALID_ARGUMENT"
+        call = asyncio.create_task(self._call(spec.rpc, request, spec.timeout_s, task, owner))
         self._inflight.setdefault(task.run_id, set()).add(call)
         heartbeat = asyncio.create_task(self._heartbeat(keepalive))
         called = time.perf_counter()
@@ -363,20 +398,21 @@ class Engine:
         except asyncio.CancelledError:
             if self._stop.is_set():
                 raise  # shutting down: unacked or unleased, another engine takes it over
-            return  # the run was cancelled
+            return "CANCELLED"  # the run was cancelled
         except grpc.aio.AioRpcError as exc:
             await self._record_failure(task, owner, exc.code().name, exc.details() or "",
                                        workflow)
-            return
+            return str(exc.code().name)
         except MeshError as exc:
             await self._record_failure(task, owner, exc.code.value, exc.message, workflow)
-            return
+            return str(exc.code.value)
         finally:
             heartbeat.cancel()
             self._inflight.get(task.run_id, set()).discard(call)
         call_ms = (time.perf_counter() - called) * 1000
         await self._transact(task.run_id, lambda d: scheduler.complete(
             d, workflow, task.step_id, task.item, task.attempt, owner, outputs, call_ms))
+        return "OK"
 
     async def _claim(self, task: StepTask, owner: str, *, steal: bool) -> dict[str, Any] | None:
         won: dict[str, bool] = {}
@@ -416,12 +452,13 @@ class Engine:
                 log.warning("engine.heartbeat_failed", error=str(exc))
 
     async def _call(self, rpc: RpcInfo, request: Any, timeout_s: float, task: StepTask,
-                    owner: str, trace_id: str) -> dict[str, Any]:
-        """One gRPC call with a deadline (and the run's trace); streamed progress becomes
+                    owner: str) -> dict[str, Any]:
+        """One gRPC call with a deadline, in the step's span (the channel's interceptor puts
+        its traceparent in the metadata) and naming the run; streamed progress becomes
         (throttled) events."""
         channel = self._channel(rpc.part)
         decode = GetMessageClass(rpc.response).FromString
-        metadata = (("traceparent", child_traceparent(trace_id)),) if trace_id else ()
+        metadata = ((RUN_ID_METADATA, task.run_id),)
         if not rpc.streaming:
             method = channel.unary_unary(rpc.path, request_serializer=type(request).SerializeToString,
                                          response_deserializer=decode)
@@ -491,6 +528,9 @@ class Engine:
         while not self._stop.is_set():
             try:
                 await self.reconcile()
+                waiting, in_progress = await self.queue.depth()
+                QUEUE_DEPTH.set(waiting)
+                QUEUE_IN_PROGRESS.set(in_progress)
             except Exception as exc:  # noqa: BLE001 - keep reconciling; log what happened
                 log.warning("engine.reconcile_failed", error=str(exc))
             with contextlib.suppress(asyncio.TimeoutError):
@@ -502,6 +542,19 @@ def trace_id_of(traceparent: str) -> str:
     parts = traceparent.split("-")
     valid = len(parts) == 4 and len(parts[1]) == 32 and parts[1] != "0" * 32
     return parts[1] if valid else ""
+
+
+def _run_traceparent(doc: dict[str, Any]) -> str:
+    """The run's root span (older runs kept only a trace id: a span id is made up)."""
+    return str(doc.get("traceparent") or child_traceparent(str(doc.get("trace_id") or "")))
+
+
+def _step_parent(doc: dict[str, Any]) -> otel_context.Context | None:
+    """A step's span continues the current trace (the message or the step that made it
+    ready), or else the run's root: either way the run stays one trace."""
+    if trace.get_current_span().get_span_context().is_valid:
+        return None
+    return extract({"traceparent": _run_traceparent(doc)})
 
 
 def child_traceparent(trace_id: str) -> str:

@@ -5,7 +5,6 @@ explicit and a retried publish of the same event is de-duplicated by the server.
 """
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
@@ -17,6 +16,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import DeliverPolicy, RetentionPolicy, StorageType, StreamConfig
 
+from mediamesh.telemetry import inject
 from orchestrator.run_store import ensure_stream, nats_unavailable_as_storage_error, validate_run_id
 
 EVENTS_STREAM = "MEDIAMESH_EVENTS"
@@ -41,16 +41,6 @@ TERMINAL_EVENTS = frozenset({EventType.SUCCEEDED, EventType.FAILED, EventType.CA
 def is_terminal(event: dict[str, Any]) -> bool:
     """True for the last event a run ever gets; the default end of `follow`."""
     return event.get("type") in TERMINAL_EVENTS
-
-
-@functools.cache
-def _otel_propagate() -> Any:
-    """OpenTelemetry's propagate module when installed; tracing stays an optional extra."""
-    try:
-        from opentelemetry import propagate
-    except ImportError:
-        return None
-    return propagate
 
 
 def _decode(msg: Msg) -> dict[str, Any]:
@@ -83,10 +73,7 @@ class EventLog:
             raise ValueError(f"event sequence must be >= 0, got {sequence}")
         body = {"run_id": run_id, "type": str(kind), "sequence": sequence,
                 "time": datetime.now(UTC).isoformat(), "data": data}
-        all_headers: dict[str, str] = {}
-        propagate = _otel_propagate()
-        if propagate is not None:
-            propagate.inject(all_headers)  # W3C traceparent of the current span, if any
+        all_headers = dict(inject({}))  # W3C traceparent of the current span, if any
         all_headers.update(headers or {})
         all_headers["Nats-Msg-Id"] = f"{run_id}:{sequence}"
         async with nats_unavailable_as_storage_error("publishing a run event", run_id):

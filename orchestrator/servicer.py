@@ -41,11 +41,9 @@ class WorkflowServicer(workflow_pb2_grpc.WorkflowServiceServicer):
                              context: grpc.aio.ServicerContext
                              ) -> workflow_pb2.SubmitWorkflowResponse:
         inputs = json_format.MessageToDict(request.inputs) if request.HasField("inputs") else {}
-        metadata = dict(context.invocation_metadata() or ())
-        doc = await self.engine.submit(
+        doc = await self.engine.submit(  # the run's trace is this call's (see engine.submit)
             name=request.workflow_name, yaml_text=request.workflow_yaml, inputs=inputs,
-            idempotency_key=request.idempotency_key, labels=dict(request.labels),
-            traceparent=str(metadata.get("traceparent", "")))
+            idempotency_key=request.idempotency_key, labels=dict(request.labels))
         return workflow_pb2.SubmitWorkflowResponse(run_id=doc["run_id"], run=run_message(doc))
 
     async def GetRun(self, request: workflow_pb2.GetRunRequest,  # noqa: N802

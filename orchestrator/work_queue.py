@@ -22,6 +22,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, RetentionPolicy, StorageType,
 
 from mediamesh.errors import StorageUnavailable
 from mediamesh.logs import get_logger
+from mediamesh.telemetry import attached, extract, inject
 from orchestrator.run_store import (
     ensure_stream,
     nats_unavailable_as_storage_error,
@@ -137,15 +138,23 @@ class WorkQueue:
         lost: a new de-duplication id; the run's claim still stops a second execution.
         """
         msg_id = f"{task.key}#{redrive}" if redrive else task.key
+        # W3C trace context of whatever made the step ready: its worker continues that trace
+        headers = inject({"Nats-Msg-Id": msg_id})
         async with nats_unavailable_as_storage_error("enqueueing a step", task.key):
             ack = await self.js.publish(
                 f"{self.subject_prefix}.{task.run_id}", task.to_json().encode(),
-                stream=self.stream, headers={"Nats-Msg-Id": msg_id})
+                stream=self.stream, headers=dict(headers))
         return not ack.duplicate
 
     def backoff_s(self, num_delivered: int) -> float:
         """Delay before the next attempt after the `num_delivered`-th one failed."""
         return float(min(self.backoff_cap_s, self.backoff_base_s * 2 ** (num_delivered - 1)))
+
+    async def depth(self) -> tuple[int, int]:
+        """(steps waiting for a worker, steps delivered and not yet acknowledged)."""
+        async with nats_unavailable_as_storage_error("reading the work queue", self.stream):
+            info = await self.js.consumer_info(self.stream, self.durable)
+        return int(info.num_pending or 0), int(info.num_ack_pending or 0)
 
     async def run_worker(self, handle: Handler, *, stop: asyncio.Event, batch: int = 1,
                          fetch_timeout_s: float = 1.0) -> None:
@@ -206,7 +215,8 @@ class WorkQueue:
                              "without calling in_progress()", delivered)
             return
         try:
-            await handle(task, Delivery(num_delivered=delivered, stream_seq=seq, _msg=msg))
+            with attached(extract(msg.headers or {})):
+                await handle(task, Delivery(num_delivered=delivered, stream_seq=seq, _msg=msg))
         except Exception as exc:  # noqa: BLE001 - any handler failure is a failed attempt
             error = f"{type(exc).__name__}: {exc}"
             if delivered >= self.max_deliver:

@@ -14,6 +14,7 @@ from importlib import resources
 from pathlib import Path
 
 from mediamesh.config import Settings
+from mediamesh.telemetry import otlp_traces_url
 
 #: Name of our python-based Triton backend: the one shared ONNX runner every CPU config uses.
 ONNX_RUNNER_BACKEND = "onnxrunner"
@@ -109,7 +110,20 @@ def triton_command(settings: Settings, backends: Path) -> list[str]:
         "--exit-on-error=true",
         "--exit-timeout-secs=10",
         "--log-verbose=0",
+        *triton_trace_args(settings),
     ]
+
+
+def triton_trace_args(settings: Settings) -> list[str]:
+    """Triton's own OpenTelemetry spans, to the mesh's collector: an inference request
+    carrying a traceparent (every service call does) shows up inside the caller's trace."""
+    if not settings.otlp_endpoint:
+        return []
+    # Triton samples 1 in `rate` requests; callers that sampled nothing send no traceparent
+    return ["--trace-config=mode=opentelemetry", "--trace-config=level=TIMESTAMPS",
+            "--trace-config=rate=1", "--trace-config=count=-1",
+            f"--trace-config=opentelemetry,url={otlp_traces_url(settings.otlp_endpoint)}",
+            "--trace-config=opentelemetry,resource=service.name=triton"]
 
 
 def nats_command(settings: Settings) -> list[str]:
