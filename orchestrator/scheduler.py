@@ -23,6 +23,9 @@ from orchestrator.workflow_spec import StepSpec, Workflow
 TERMINAL_RUN = ("SUCCEEDED", "FAILED", "CANCELLED")
 DONE_STEP = ("SUCCEEDED", "SKIPPED")
 ACTIVE_ITEM = ("QUEUED", "RUNNING")
+#: Items one foreach may fan out to: the run's state (every item's outputs) is one JetStream
+#: KV value, and a runaway list (a typo'd expression over a big input) must fail, not flood
+MAX_FOREACH_ITEMS = 1000
 
 
 def now() -> str:
@@ -118,6 +121,11 @@ def _open_step(doc: dict[str, Any], spec: StepSpec, outcome: Outcome) -> None:
     if not isinstance(values, list):
         _fail_run(doc, outcome, f"foreach of step '{spec.id}' gave {type(values).__name__}, "
                                 "not a list", spec.id, "INVALID_ARGUMENT")
+        return
+    if len(values) > MAX_FOREACH_ITEMS:
+        _fail_run(doc, outcome, f"foreach of step '{spec.id}' gave {len(values)} items, more "
+                                f"than the {MAX_FOREACH_ITEMS} one step may fan out to; split "
+                                "the input over several runs", spec.id, "RESOURCE_EXHAUSTED")
         return
     st.update(status="RUNNING", started_at=now(), items=[
         {"status": "PENDING", "attempt": 0, "value": v, "outputs": None, "error": None,

@@ -157,3 +157,13 @@ def test_a_retry_waiting_for_its_backoff_is_not_claimed_early(workflow: Workflow
     assert retry is not None
     assert S.claim_ready(doc, retry, "eng", 1, at=100.0, lease_until=104.0) == []
     assert [t.attempt for t in retry.tasks] == [2]  # goes through the queue, after 3 s
+
+
+def test_a_runaway_fan_out_fails_the_run_instead_of_flooding_the_queue(
+        workflow: Workflow) -> None:
+    doc, outcome = run_of(workflow, S.MAX_FOREACH_ITEMS + 1)
+    assert doc["state"] == "FAILED" and not outcome.tasks
+    assert doc["error"]["code"] == "RESOURCE_EXHAUSTED"
+    assert "1001 items" in doc["error"]["message"] and doc["error"]["step"] == "fan"
+    doc, outcome = run_of(workflow, S.MAX_FOREACH_ITEMS)  # the limit itself is fine
+    assert doc["state"] == "RUNNING" and len(outcome.tasks) == 2
