@@ -2,32 +2,20 @@
 from the pip wheels on free ports with a private state dir, torn down even on failure."""
 from __future__ import annotations
 
-import shutil
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
 from mediamesh.client import MeshClient
-from mediamesh.config import SOURCE_ROOT, Settings, load_settings
-from mediamesh.mesh import control
-from mediamesh.mesh.ports import free_port_base
-from mediamesh.models import registry
+from mediamesh.config import Settings
+from tests.mesh_fixture import running_mesh
 
 
 @pytest.fixture(scope="session")
 def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
-    state = tmp_path_factory.mktemp("mesh")
-    policies = shutil.copytree(SOURCE_ROOT / "policies", state / "policies")  # tests edit them
-    settings = load_settings(state_dir=state, port_base=free_port_base(),
-                             inline_limit_bytes=1 << 20, orchestrator_ack_wait_s=4.0,
-                             moderation_policies_dir=policies)
-    registry.build(settings.model_repository)
-    try:
-        control.up(settings, timeout_s=120)
+    with running_mesh(tmp_path_factory.mktemp("mesh")) as settings:
         yield settings
-    finally:
-        control.down(settings)
 
 
 @pytest.fixture(scope="session")
