@@ -64,6 +64,31 @@ class StoredOutput:
         return Path(urlparse(self.uri).path).name or self.path.name
 
 
+#: Linux limits: a file or folder name of 255 bytes, a path of 4096 (the kernel answers
+#: ENAMETOOLONG past them, an OSError that is the request's fault, not the server's).
+NAME_MAX_BYTES = 255
+PATH_MAX_BYTES = 4096
+
+
+def shown(text: str, limit: int = 200) -> str:
+    """`text` as quoted in an error message: whole if short, else its start."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
+def check_path_length(path_text: str, field_name: str, full_path: Path | None = None) -> None:
+    """INVALID_ARGUMENT when a path (`full_path`: where it lands, the media root included)
+    or one of its names is longer than the OS allows."""
+    size = len(str(full_path or path_text).encode())
+    if size > PATH_MAX_BYTES:
+        raise InvalidArgument(f"{field_name} makes a path of {size} bytes in the media root; "
+                              f"paths may have at most {PATH_MAX_BYTES}", field_name=field_name)
+    longest = max(path_text.split("/"), key=lambda name: len(name.encode()))
+    if len(longest.encode()) > NAME_MAX_BYTES:
+        raise InvalidArgument(f"{field_name} has a name of {len(longest.encode())} bytes "
+                              f"('{shown(longest, 40)}'); file and folder names may have at "
+                              f"most {NAME_MAX_BYTES}", field_name=field_name)
+
+
 def staging_path(final: Path) -> Path:
     """A hidden, unique file beside `final` with its extension (writers pick the format
     by it): clip.mp4 -> .clip.<random>.partial.mp4. Same folder, so publishing is a
@@ -94,12 +119,18 @@ class MediaStore:
                                   field_name=field_name)
         candidate = Path(path_text)
         joined = candidate if candidate.is_absolute() else self.root / candidate
-        resolved = joined.resolve()  # follows symlinks, so a link out of the root is caught
+        check_path_length(path_text, field_name, joined)
+        try:
+            resolved = joined.resolve()  # follows symlinks: a link out of the root is caught
+        except RuntimeError:  # pathlib's "Symlink loop from ..."
+            raise InvalidArgument(f"{field_name} '{shown(path_text)}' is a loop of symbolic "
+                                  "links; point it at a real file", field_name=field_name,
+                                  resource=shown(path_text)) from None
         if resolved != self.root and not resolved.is_relative_to(self.root):
             raise PathOutsideMediaRoot(
-                f"{field_name} '{path_text}' resolves outside the media root {self.root}; "
-                "use a path inside it (no '..', no absolute paths elsewhere, no symlinks out)",
-                resource=path_text, field_name=field_name)
+                f"{field_name} '{shown(path_text)}' resolves outside the media root "
+                f"{self.root}; use a path inside it (no '..', no absolute paths elsewhere, no "
+                "symlinks out)", resource=shown(path_text), field_name=field_name)
         return resolved
 
     def relative_uri(self, path: Path) -> str:
@@ -137,8 +168,10 @@ class MediaStore:
             path_text = unquote(parsed.path) if scheme == "file" else uri
             path = self.confine(path_text, f"{field_name}.uri")
             if not path.is_file():
-                raise MediaNotFound(f"{field_name}.uri '{uri}' does not exist in the media root "
-                                    f"{self.root}", resource=uri)
+                what = ("is a folder or a special file, not a media file," if path.exists()
+                        else "does not exist")
+                raise MediaNotFound(f"{field_name}.uri '{shown(uri)}' {what} in the media root "
+                                    f"{self.root}", resource=shown(uri))
             yield path
             return
         if scheme == NATS_OBJECT_SCHEME:
@@ -187,9 +220,18 @@ class MediaStore:
                                       f"{NATS_OBJECT_SCHEME}://bucket/name (got scheme "
                                       f"'{parsed.scheme}:')", field_name=field_name)
         path = self.confine(unquote(parsed.path) if parsed.scheme else uri, field_name)
+        if path.exists() and not path.is_file():
+            raise InvalidArgument(f"{field_name} '{shown(uri)}' is a folder or a special file; "
+                                  "an output replaces files only: add a file name",
+                                  field_name=field_name)
         if path.exists() and not overwrite:
             raise self._exists_error(uri, field_name)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise InvalidArgument(f"{field_name} '{shown(uri)}' puts the output inside a file "
+                                  "(a part of its folder path is a file, not a folder): "
+                                  "choose another folder", field_name=field_name) from None
         return self._staged(path)
 
     def _staged(self, final: Path) -> StoredOutput:

@@ -317,3 +317,55 @@ async def test_object_store_output_stages_locally_with_its_key(root: Path, tmp_p
     assert aux.object_key == ("renders", "a/clip.alpha.png")
     with pytest.raises(InvalidArgument):
         await store.output_path("nats-object://renders", "mp4", overwrite=True)
+
+
+# Paths the operating system refuses (found by tests/fuzz): the request's fault, so
+# INVALID_ARGUMENT naming the field, never the OSError or RuntimeError pathlib raises.
+
+
+@pytest.mark.parametrize("uri", ["x" * 300, "a/" + "é" * 200 + "/b.mp4", "é" * 20_000,
+                                 "a/" * 3000, "a/" * 2040])
+async def test_paths_longer_than_the_os_allows_are_invalid(store: MediaStore, uri: str) -> None:
+    with pytest.raises(InvalidArgument) as info:
+        async with store.local_file(MediaRef(uri=uri), "image"):
+            pass
+    assert info.value.field_name == "image.uri" and "at most" in info.value.message
+    assert len(info.value.message) < 400  # the path is quoted shortened
+    with pytest.raises(InvalidArgument):
+        await store.output_path(uri, "mp4", overwrite=True)
+
+
+async def test_symlink_loop_is_invalid(store: MediaStore, root: Path) -> None:
+    (root / "a.mp4").symlink_to(root / "b.mp4")
+    (root / "b.mp4").symlink_to(root / "a.mp4")
+    for uri in ("a.mp4", "a.mp4/inside.mp4"):
+        with pytest.raises(InvalidArgument, match="loop of symbolic links"):
+            async with store.local_file(MediaRef(uri=uri)):
+                pass
+        with pytest.raises(InvalidArgument, match="loop of symbolic links"):
+            await store.output_path(uri, "mp4", overwrite=True)
+
+
+async def test_special_file_input_says_what_it_is(store: MediaStore, root: Path) -> None:
+    os.mkfifo(root / "pipe.wav")
+    with pytest.raises(MediaNotFound, match="special file"):
+        async with store.local_file(MediaRef(uri="pipe.wav")):
+            pass
+
+
+async def test_output_never_replaces_a_folder_or_special_file(store: MediaStore,
+                                                               root: Path) -> None:
+    (root / "renders").mkdir()
+    os.mkfifo(root / "pipe.wav")
+    for uri in ("renders", ".", "pipe.wav"):
+        with pytest.raises(InvalidArgument, match="folder or a special file"):
+            await store.output_path(uri, "mp4", overwrite=True)
+    assert (root / "renders").is_dir() and not (root / "pipe.wav").is_file()
+
+
+async def test_output_inside_a_file_is_invalid(store: MediaStore, root: Path) -> None:
+    (root / "clip.mp4").write_bytes(b"x")
+    with pytest.raises(InvalidArgument, match="inside a file"):
+        await store.output_path("clip.mp4/out.mp4", "mp4", overwrite=True)
+    with pytest.raises(InvalidArgument, match="inside a file"):
+        await store.output_path("clip.mp4/deeper/out.mp4", "mp4")
