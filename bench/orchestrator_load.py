@@ -16,9 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import platform
 import sys
-import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
@@ -27,15 +25,12 @@ from typing import Any
 import nats
 import numpy as np
 from google.protobuf import json_format, struct_pb2
-from rich.console import Console
 from rich.table import Table
 
+from bench.harness import bench_console, bench_mesh, machine, percentile
 from mediamesh import media
 from mediamesh.client import MeshClient
-from mediamesh.config import Settings, load_settings
-from mediamesh.mesh import control
-from mediamesh.mesh.ports import free_port_base
-from mediamesh.models import registry
+from mediamesh.config import Settings
 from mediamesh.v1 import workflow_pb2
 from orchestrator.events import EventLog
 from orchestrator.run_store import RunStore
@@ -124,10 +119,10 @@ async def _mode(settings: Settings, image_uri: str, runs: int, concurrent: bool
     await connection.close()
     return {
         "runs": runs, "wall_s": wall, "runs_per_s": runs / wall,
-        "latency_p50_ms": float(np.percentile(latencies, 50)),
-        "latency_p99_ms": float(np.percentile(latencies, 99)),
-        "overhead_per_step_p50_ms": float(np.percentile(overheads, 50)) if overheads else None,
-        "overhead_per_step_p99_ms": float(np.percentile(overheads, 99)) if overheads else None,
+        "latency_p50_ms": percentile(latencies, 50),
+        "latency_p99_ms": percentile(latencies, 99),
+        "overhead_per_step_p50_ms": percentile(overheads, 50),
+        "overhead_per_step_p99_ms": percentile(overheads, 99),
         "lost_or_failed": lost, "duplicated_items": duplicated, "event_gaps": gaps,
     }
 
@@ -138,21 +133,14 @@ def main() -> int:
     parser.add_argument("--anchor-runs", type=int, default=20)
     parser.add_argument("--out", type=Path, default=Path("bench/results/orchestrator_load.json"))
     args = parser.parse_args()
-    console = Console(width=None if sys.stdout.isatty() else 160)
-    state = Path(tempfile.mkdtemp(prefix="mm-bench-"))
-    settings = load_settings(state_dir=state, port_base=free_port_base())
-    registry.build(settings.model_repository)
+    console = bench_console()
     image = np.full((16, 16, 3), (40, 200, 60), np.uint8)
     image[4:12, 4:12] = (200, 150, 130)
-    (settings.media_root / "bench").mkdir(parents=True, exist_ok=True)
-    media.write_image(settings.media_root / "bench" / "tiny.png", image)
-    with console.status("starting a mesh for the benchmark..."):
-        control.up(settings, timeout_s=120)
-    try:
+    with bench_mesh(None, console) as settings:
+        (settings.media_root / "bench").mkdir(parents=True, exist_ok=True)
+        media.write_image(settings.media_root / "bench" / "tiny.png", image)
         anchor = asyncio.run(_mode(settings, "bench/tiny.png", args.anchor_runs, False))
         load = asyncio.run(_mode(settings, "bench/tiny.png", args.runs, True))
-    finally:
-        control.down(settings)
     table = Table(title=f"{STEPS}-step workflow, each step a real KeyGreenScreen via Triton")
     for column in ("mode", "runs", "runs/s", "latency p50 ms", "latency p99 ms",
                    "overhead/step p50 ms", "overhead/step p99 ms", "lost", "dup", "gaps"):
@@ -172,8 +160,7 @@ def main() -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"benchmark": "orchestrator_load", "steps": STEPS,
                                     "anchor": anchor, "load": load, "meets_target": ok,
-                                    "machine": {"python": sys.version.split()[0],
-                                                "platform": platform.platform()}}, indent=2))
+                                    "machine": machine()}, indent=2))
     console.print(f"wrote {args.out}")
     return 0
 

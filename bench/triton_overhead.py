@@ -15,9 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import platform
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -25,16 +23,13 @@ import grpc
 import numpy as np
 import tritonclient.grpc.aio as triton_aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from rich.console import Console
 from rich.table import Table
 from tritonclient.grpc import InferInput, InferRequestedOutput
 
-from mediamesh.config import Settings, load_settings
+from bench.harness import bench_console, bench_mesh, latency_summary, machine
+from mediamesh.config import Settings
 from mediamesh.diagnostics import numpy_to_tensor
 from mediamesh.grpc_server import grpc_options
-from mediamesh.mesh import control
-from mediamesh.mesh.ports import free_port_base
-from mediamesh.models import registry
 from mediamesh.v1 import diagnostics_pb2, diagnostics_pb2_grpc
 
 MODEL = "green_keyer"
@@ -94,8 +89,7 @@ async def measure(settings: Settings, rounds: int, per_round: int) -> dict[str, 
 
 
 def summarise(samples: dict[str, list[float]]) -> dict[str, dict[str, float]]:
-    return {name: {"p50_ms": float(np.percentile(v, 50)), "p99_ms": float(np.percentile(v, 99)),
-                   "mean_ms": float(np.mean(v)), "calls": len(v)} for name, v in samples.items()}
+    return {name: latency_summary(v) for name, v in samples.items()}
 
 
 def main() -> int:
@@ -105,21 +99,9 @@ def main() -> int:
     parser.add_argument("--per-round", type=int, default=200)
     parser.add_argument("--out", type=Path, default=Path("bench/results/triton_overhead.json"))
     args = parser.parse_args()
-    console = Console(width=None if sys.stdout.isatty() else 160)
-    own_mesh = args.state_dir is None
-    if own_mesh:
-        state = Path(tempfile.mkdtemp(prefix="mm-bench-"))
-        settings = load_settings(state_dir=state, port_base=free_port_base())
-        registry.build(settings.model_repository)
-        with console.status("starting a mesh for the benchmark..."):
-            control.up(settings, timeout_s=120)
-    else:
-        settings = load_settings(state_dir=args.state_dir)
-    try:
+    console = bench_console()
+    with bench_mesh(args.state_dir, console) as settings:
         samples = asyncio.run(measure(settings, args.rounds, args.per_round))
-    finally:
-        if own_mesh:
-            control.down(settings)
     stats = summarise(samples)
     added_p50 = stats["via_service"]["p50_ms"] - stats["triton_direct"]["p50_ms"]
     added_p99 = stats["via_service"]["p99_ms"] - stats["triton_direct"]["p99_ms"]
@@ -139,7 +121,7 @@ def main() -> int:
         "benchmark": "triton_overhead", "model": MODEL, "stats": stats,
         "service_added_p50_ms": added_p50, "service_added_p99_ms": added_p99,
         "target_added_p50_ms": 1.0, "meets_target": added_p50 < 1.0,
-        "machine": {"python": sys.version.split()[0], "platform": platform.platform()},
+        "machine": machine(),
     }, indent=2))
     console.print(f"wrote {args.out}")
     return 0
