@@ -19,9 +19,11 @@ from rich.table import Table
 
 from mediamesh.config import Settings, load_settings
 from mediamesh.mesh import control
+from mediamesh.mesh.live_load import MeshReading, read_mesh
 from mediamesh.mesh.servers import ServerNotInstalled
 from mediamesh.mesh.supervisor import SupervisorNotRunning
 from mediamesh.models import registry
+from mediamesh.status_view import load_json, load_tables
 
 app = typer.Typer(help="mediamesh: an open mesh of media-AI services.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -113,15 +115,20 @@ def up(timeout: Annotated[float, typer.Option(help="seconds to wait for health")
 
 
 @app.command()
-def status(as_json: Annotated[bool, typer.Option("--json", help="machine-readable")] = False
+def status(as_json: Annotated[bool, typer.Option("--json", help="machine-readable")] = False,
+           watch: Annotated[float, typer.Option(
+               "--watch", "-w", help="refresh every N seconds with rates (Ctrl-C stops)")] = 0
            ) -> None:
-    """Health of every part, restarts seen, and Triton's models."""
+    """Health of every part, restarts seen, Triton's models, and the load: calls, faults,
+    latency, Triton's batching, the orchestrator's queue."""
     s = settings()
     try:
         rows, models = control.status(s)
     except SupervisorNotRunning as exc:
         fail(f"{exc}; start it with `mediamesh up`")
         return
+    healthy = all(r.health.healthy for r in rows)
+    reading = read_mesh(s)
     if as_json:
         console.print_json(json.dumps({
             "parts": [{"name": r.name, "address": r.address, "healthy": r.health.healthy,
@@ -129,8 +136,8 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="machine-readabl
                        "pid": r.process.pid if r.process else None,
                        "uptime_s": r.process.uptime_s if r.process else None,
                        "unexpected_exits": r.deaths} for r in rows],
-            "models": models}))
-        raise typer.Exit(0 if all(r.health.healthy for r in rows) else 3)
+            "models": models, "load": load_json(reading)}))
+        raise typer.Exit(0 if healthy else 3)
     table = Table(title=f"mediamesh ({s.state_dir})")
     for column in ("part", "address", "process", "pid", "uptime", "health", "deaths"):
         table.add_column(column, no_wrap=column in ("part", "address", "health"))
@@ -142,7 +149,7 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="machine-readabl
                       f"[{colour}]{r.health.detail}[/{colour}]",
                       f"[yellow]{r.deaths}[/yellow]" if r.deaths else "0")
     console.print(table)
-    if models:
+    if models and not watch:
         mt = Table(title="Triton models")
         for column in ("model", "version", "state", "reason"):
             mt.add_column(column)
@@ -150,7 +157,29 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="machine-readabl
             mt.add_row(m.get("name", ""), m.get("version", ""), m.get("state", ""),
                        m.get("reason", ""))
         console.print(mt)
-    raise typer.Exit(0 if all(r.health.healthy for r in rows) else 3)
+    if watch > 0:
+        _watch_load(s, reading, watch)
+    else:
+        for load_table in load_tables(None, reading, None):
+            console.print(load_table)
+    raise typer.Exit(0 if healthy else 3)
+
+
+def _watch_load(s: Settings, reading: MeshReading, every_s: float) -> None:
+    """Rates between consecutive readings, redrawn in place until Ctrl-C."""
+    from rich.console import Group
+    from rich.live import Live
+
+    with Live(Group(*load_tables(None, reading, None)), console=console,
+              auto_refresh=False) as live:
+        try:
+            while True:
+                time.sleep(every_s)
+                latest = read_mesh(s)
+                live.update(Group(*load_tables(reading, latest, every_s)), refresh=True)
+                reading = latest
+        except KeyboardInterrupt:
+            pass
 
 
 @app.command()

@@ -28,14 +28,14 @@ TRACER_NAME = "mediamesh"
 _provider: TracerProvider | None = None
 
 # Metric names follow go-grpc-prometheus, which Grafana dashboards for gRPC already read.
-_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300,
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300,
                     600, 1800)
 RPC_STARTED = Counter("grpc_server_started_total", "RPCs started on the server",
                       ["grpc_service", "grpc_method"])
 RPC_HANDLED = Counter("grpc_server_handled_total", "RPCs completed, by status code",
                       ["grpc_service", "grpc_method", "grpc_code"])
 RPC_SECONDS = Histogram("grpc_server_handling_seconds", "Time to answer an RPC (whole stream)",
-                        ["grpc_service", "grpc_method"], buckets=_LATENCY_BUCKETS)
+                        ["grpc_service", "grpc_method"], buckets=LATENCY_BUCKETS)
 RPC_IN_FLIGHT = Gauge("grpc_server_in_flight", "RPCs being served now",
                       ["grpc_service", "grpc_method"])
 TRITON_SECONDS = Histogram("mediamesh_triton_request_seconds",
@@ -44,16 +44,7 @@ TRITON_SECONDS = Histogram("mediamesh_triton_request_seconds",
                                     2.5, 5, 10, 30))
 TRITON_FAILURES = Counter("mediamesh_triton_failures_total",
                           "Inference requests that failed after retries", ["model"])
-QUEUE_DEPTH = Gauge("mediamesh_orchestrator_queue_depth",
-                    "Workflow steps waiting in the work queue (not yet delivered)")
-QUEUE_IN_PROGRESS = Gauge("mediamesh_orchestrator_steps_in_progress",
-                          "Workflow steps delivered to a worker and not yet acknowledged")
-RUNS_FINISHED = Counter("mediamesh_orchestrator_runs_finished_total",
-                        "Workflow runs that ended, by workflow and final state",
-                        ["workflow", "state"])
-STEP_SECONDS = Histogram("mediamesh_orchestrator_step_seconds",
-                         "Time of one step's service call", ["workflow", "step", "outcome"],
-                         buckets=_LATENCY_BUCKETS)
+
 
 
 def configure_tracing(part: str, settings: Settings,

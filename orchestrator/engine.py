@@ -31,20 +31,13 @@ from mediamesh.errors import InvalidArgument, MeshError, StatusCode
 from mediamesh.grpc_server import RUN_ID_METADATA
 from mediamesh.logs import bound_context, get_logger
 from mediamesh.nats_client import NatsConnection
-from mediamesh.telemetry import (
-    QUEUE_DEPTH,
-    QUEUE_IN_PROGRESS,
-    RUNS_FINISHED,
-    STEP_SECONDS,
-    current_traceparent,
-    extract,
-    tracer,
-)
+from mediamesh.telemetry import current_traceparent, extract, tracer
 from orchestrator import arguments, expressions, scheduler
 from orchestrator.contracts import RpcInfo
 from orchestrator.event_order import EventOrder
 from orchestrator.events import TERMINAL_EVENTS, EventLog, is_terminal
 from orchestrator.inputs import validate_inputs
+from orchestrator.metrics import QUEUE_DEPTH, QUEUE_IN_PROGRESS, RUNS_FINISHED, STEP_SECONDS
 from orchestrator.registry import WorkflowRegistry
 from orchestrator.run_store import RunExists, RunStore
 from orchestrator.work_queue import Delivery, StepTask, WorkQueue

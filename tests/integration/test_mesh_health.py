@@ -13,6 +13,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from mediamesh.config import SERVICES, Settings
 from mediamesh.mesh import control
 from mediamesh.mesh.health import grpc_health
+from mediamesh.v1 import audio_pb2, audio_pb2_grpc
 
 SERVICE_NAMES = {
     "audio": "mediamesh.v1.AudioService",
@@ -60,11 +61,25 @@ def test_reflection_lists_the_contract(mesh: Settings, part: str) -> None:
 
 
 def test_status_cli_json(mesh: Settings) -> None:
+    with grpc.insecure_channel(mesh.service_address("audio")) as channel:  # one refusal
+        with pytest.raises(grpc.RpcError):
+            audio_pb2_grpc.AudioServiceStub(channel).AnalyzeLoudness(
+                audio_pb2.AnalyzeLoudnessRequest(), timeout=10)
     result = cli(mesh, "status", "--json")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert all(p["healthy"] for p in report["parts"])
     assert any(m["name"] == "green_keyer" and m["state"] == "READY" for m in report["models"])
+    load = report["load"]["parts"]
+    assert set(load) == {"audio", "vision", "text", "compose", "orchestrator"}
+    assert load["audio"]["refusals"] >= 1 and load["audio"]["calls"] >= load["audio"]["refusals"]
+    assert load["orchestrator"]["queue_waiting"] is not None  # the work queue is watched
+
+
+def test_status_cli_shows_the_load(mesh: Settings) -> None:
+    result = cli(mesh, "status")
+    assert result.returncode == 0, result.stderr
+    assert "load (since start)" in result.stdout and "p99" in result.stdout
 
 
 def test_logs_cli_shows_structured_json(mesh: Settings) -> None:
