@@ -788,12 +788,12 @@ def chosen_models(settings: Settings, names: str | None, console: Console) -> li
     return [m for m in wanted if m in REQUESTS]
 
 
-async def run(args: argparse.Namespace, settings: Settings, console: Console
-              ) -> dict[str, Any]:
+async def run(args: argparse.Namespace, settings: Settings, console: Console,
+              report: dict[str, Any]) -> None:
+    """Both parts, filling `report` as they finish (so a failure keeps what was measured)."""
     weights = parse_mix(args.mix)
-    report: dict[str, Any] = {"benchmark": "load", "quick": args.quick,
-                              "mix": weights, "levels": [], "knee_clients": None,
-                              "batching": {}, "phases_s": {}, "machine": machine()}
+    report.update({"mix": weights, "levels": [], "knee_clients": None, "batching": {},
+                   "phases_s": {}})
     if not args.skip_mesh:
         started = time.perf_counter()
         report["levels"] = await mesh_levels(settings, parse_levels(args.levels), args.seconds,
@@ -815,19 +815,22 @@ async def run(args: argparse.Namespace, settings: Settings, console: Console
             print_batching(console, report["batching"], args.batch_concurrency,
                            args.batch_rounds)
         report["phases_s"]["batching"] = time.perf_counter() - started
-    return report
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     console = bench_console()
     started = time.perf_counter()
-    with bench_mesh(args.state_dir, console) as settings:
-        report = asyncio.run(run(args, settings, console))
-    report["config"] = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
-    report["wall_s"] = time.perf_counter() - started
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=1))
+    report: dict[str, Any] = {
+        "benchmark": "load", "quick": args.quick, "machine": machine(),
+        "config": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}}
+    try:
+        with bench_mesh(args.state_dir, console) as settings:
+            asyncio.run(run(args, settings, console, report))
+    finally:
+        report["wall_s"] = time.perf_counter() - started
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(report, indent=1))
     phases = ", ".join(f"{k} {v:.0f} s" for k, v in report["phases_s"].items())
     console.print(f"took {report['wall_s']:.0f} s ({phases}); wrote {args.out}")
     return 0
