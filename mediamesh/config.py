@@ -198,6 +198,9 @@ class Settings(BaseSettings):
         media_root = self.media_root if self.media_root is not None else self.state_dir / "media"
         object.__setattr__(self, "media_root", Path(media_root).expanduser().resolve())
         object.__setattr__(self, "model_repository", self.model_repository.expanduser().resolve())
+        if self.embedded_nats and self.nats_credentials_file:
+            raise ValueError("nats_credentials_file (a .creds JWT) is for an external NATS in "
+                             "operator mode; protect the embedded NATS with nats_token_file")
         ports = self.ports()
         clashes = {p for p in ports.values() if list(ports.values()).count(p) > 1}
         if clashes:

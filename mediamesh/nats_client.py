@@ -2,23 +2,50 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
+from typing import Any
 
 import nats
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 
+from mediamesh.config import Settings
 from mediamesh.errors import StorageUnavailable
 from mediamesh.logs import get_logger
 
 log = get_logger()
 
 
+def nats_options(settings: Settings) -> dict[str, Any]:
+    """nats.connect() keywords for the mesh's credentials: a .creds file (JWT + nkey, an
+    external NATS in operator mode) or a token, and TLS verified against nats_tls_ca_file."""
+    options: dict[str, Any] = {}
+    if settings.nats_credentials_file:
+        options["user_credentials"] = str(settings.nats_credentials_file)
+    if settings.nats_token_file:
+        try:
+            options["token"] = settings.nats_token_file.read_text().strip()
+        except OSError as exc:
+            raise ValueError(f"cannot read nats_token_file {settings.nats_token_file}: "
+                             f"{exc.strerror or exc}") from exc
+    if settings.nats_tls_ca_file:
+        options["tls"] = ssl.create_default_context(cafile=str(settings.nats_tls_ca_file))
+    return options
+
+
 class NatsConnection:
-    def __init__(self, url: str, *, connect_timeout_s: float = 2.0) -> None:
+    def __init__(self, url: str, *, connect_timeout_s: float = 2.0,
+                 options: dict[str, Any] | None = None) -> None:
         self.url = url
         self.connect_timeout_s = connect_timeout_s
+        self.options = dict(options or {})
         self._client: Client | None = None
         self._lock = asyncio.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> NatsConnection:
+        """The mesh's NATS, with its credentials."""
+        return cls(settings.nats_address, options=nats_options(settings))
 
     async def client(self) -> Client:
         """The connected client; raises StorageUnavailable (UNAVAILABLE) when NATS is down."""
@@ -29,7 +56,8 @@ class NatsConnection:
                 self._client = await nats.connect(
                     self.url, connect_timeout=self.connect_timeout_s, max_reconnect_attempts=-1,
                     reconnect_time_wait=0.5, allow_reconnect=True,
-                    disconnected_cb=self._on_disconnect, reconnected_cb=self._on_reconnect)
+                    disconnected_cb=self._on_disconnect, reconnected_cb=self._on_reconnect,
+                    **self.options)
             except (TimeoutError, OSError, nats.errors.NoServersError) as exc:
                 raise StorageUnavailable(f"NATS at {self.url} is unreachable ({exc}); start it "
                                          "with `mediamesh up` or check `mediamesh status`",

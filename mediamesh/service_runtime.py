@@ -17,6 +17,7 @@ from mediamesh.diagnostics import diagnostics_binding
 from mediamesh.grpc_server import MeshServer, ServiceBinding
 from mediamesh.inference import TritonClient
 from mediamesh.logs import configure_logging, get_logger
+from mediamesh.nats_client import nats_options
 from mediamesh.security import CallGuard, server_credentials
 from mediamesh.storage import MediaStore
 from mediamesh.telemetry import configure_tracing, shutdown_tracing, start_metrics_endpoint
@@ -40,6 +41,7 @@ class ServiceContext:
         store = MediaStore(settings.media_root,
                            inline_limit_bytes=settings.inline_limit_bytes,
                            nats_url=settings.nats_address,
+                           nats_options=nats_options(settings),
                            scratch_dir=settings.state_dir / "scratch")
         triton = TritonClient(settings.triton_address, timeout_s=settings.triton_timeout_s,
                               retries=settings.triton_retries,

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import unquote, urlparse
 
 from mediamesh.errors import (
@@ -100,11 +100,13 @@ class MediaStore:
     """Resolves input references and places outputs, confined to one media root."""
 
     def __init__(self, media_root: Path, *, inline_limit_bytes: int, nats_url: str | None = None,
-                 scratch_dir: Path | None = None) -> None:
+                 scratch_dir: Path | None = None,
+                 nats_options: dict[str, Any] | None = None) -> None:
         self.root = media_root.resolve()
         self.root.mkdir(parents=True, exist_ok=True)
         self.inline_limit_bytes = inline_limit_bytes
         self.nats_url = nats_url
+        self.nats_options = dict(nats_options or {})  # credentials (nats_client.nats_options)
         self.scratch_dir = scratch_dir or Path(tempfile.gettempdir())
         self._nats: object | None = None
 
@@ -280,7 +282,7 @@ class MediaStore:
         try:
             if self._nats is None:
                 self._nats = await nats.connect(self.nats_url, connect_timeout=2,
-                                                max_reconnect_attempts=2)
+                                                max_reconnect_attempts=2, **self.nats_options)
             js = self._nats.jetstream()  # type: ignore[attr-defined]
             try:
                 return await js.object_store(bucket)

@@ -175,10 +175,11 @@ async def call(settings: Settings, method: str, request: Any) -> Any:
 async def dead_letters(settings: Settings, limit: int) -> list[dict[str, Any]]:
     import nats
 
+    from mediamesh.nats_client import nats_options
     from orchestrator.work_queue import WorkQueue
 
     connection = await nats.connect(settings.nats_address, connect_timeout=2,
-                                    max_reconnect_attempts=1)
+                                    max_reconnect_attempts=1, **nats_options(settings))
     try:
         return await WorkQueue(connection.jetstream()).dead_letters(limit)
     finally:

@@ -120,7 +120,7 @@ class OrchestratorRuntime:
 
     def __init__(self, ctx: ServiceContext) -> None:
         self.ctx = ctx
-        self.nats = NatsConnection(ctx.settings.nats_address)
+        self.nats = NatsConnection.from_settings(ctx.settings)
         self.registry = WorkflowRegistry(ctx.settings.workflows_dir).load()
         self.engine = Engine(ctx.settings, self.nats, self.registry,
                              config=EngineConfig(ack_wait_s=ctx.settings.orchestrator_ack_wait_s,

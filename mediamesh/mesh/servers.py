@@ -135,4 +135,21 @@ def nats_command(settings: Settings) -> list[str]:
         "-m", str(settings.nats_monitor_port),
         "-js", "-sd", str(data_dir),
         "--name", f"mediamesh-{settings.port_base}",
+        *nats_auth_args(settings, data_dir),
     ]
+
+
+def nats_auth_args(settings: Settings, data_dir: Path) -> list[str]:
+    """The embedded NATS requires the mesh's token when nats_token_file is set: given in a
+    private config file, so it never shows in the process list."""
+    if not settings.nats_token_file:
+        return []
+    token = settings.nats_token_file.read_text().strip()
+    if not token or '"' in token or "\\" in token:
+        raise ValueError(f"nats_token_file {settings.nats_token_file} must hold one token "
+                         "without quotes or backslashes")
+    config = data_dir / "auth.conf"
+    config.touch(mode=0o600)
+    config.chmod(0o600)
+    config.write_text(f'authorization {{\n  token: "{token}"\n}}\n')
+    return ["-c", str(config)]

@@ -62,7 +62,7 @@ class TextServicer(text_pb2_grpc.TextServiceServicer):
         self.ctx = ctx
         self.reader = TextReader(ctx.triton)
         self.embedder = Embedder(ctx.triton)
-        self.indexes = SearchIndexes(NatsConnection(ctx.settings.nats_address))
+        self.indexes = SearchIndexes(NatsConnection.from_settings(ctx.settings))
         self.policies = Policies(ctx.settings.moderation_policies_dir)
 
     async def RecognizeText(self, request: text_pb2.RecognizeTextRequest,

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
+import nats
 import pytest
 import trustme
 from google.protobuf import json_format
@@ -20,6 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from mediamesh.client import MeshClient
 from mediamesh.config import Settings
 from mediamesh.mesh.health import grpc_health
+from mediamesh.nats_client import NatsConnection
 from mediamesh.v1 import audio_pb2, common_pb2, workflow_pb2
 from tests.integration.otlp_collector import OtlpCollector
 from tests.integration.test_medley_workflow import write_songs
@@ -62,12 +64,14 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecuredMesh]:
     server.cert_chain_pems[0].write_to_path(str(folder / "mesh.pem"))
     (folder / "mesh.token").write_text(MESH_TOKEN)
     (folder / "accepted").write_text(f"# who may call\n{MESH_TOKEN} mesh\n{ALICE_TOKEN} alice\n")
+    (folder / "nats.token").write_text("nats-" + "5" * 40)
     with OtlpCollector() as collector, running_mesh(
             tmp_path_factory.mktemp("secured-mesh"),
             tls_cert_file=folder / "mesh.pem", tls_key_file=folder / "mesh.key",
             tls_ca_file=folder / "ca.pem", tls_client_auth=True,
             auth_accepted_tokens_file=folder / "accepted", auth_token_file=folder / "mesh.token",
             auth_allowed_identities=["mediamesh-mesh", "alice"],
+            nats_token_file=folder / "nats.token",
             otlp_endpoint=collector.url) as settings:
         yield SecuredMesh(settings, collector, folder, ca)
 
@@ -178,3 +182,16 @@ async def test_parts_count_their_calls_and_refusals_in_prometheus(secured: Secur
     assert orchestrator[("mediamesh_orchestrator_runs_finished_total",
                          (("state", "succeeded"), ("workflow", "medley")))] >= 1
     assert ("mediamesh_orchestrator_queue_depth", ()) in orchestrator
+
+
+async def test_nats_takes_only_the_meshs_token(secured: SecuredMesh) -> None:
+    settings = secured.settings
+    with pytest.raises(nats.errors.Error, match="Authorization Violation"):  # no token
+        await nats.connect(settings.nats_address, connect_timeout=2, max_reconnect_attempts=0,
+                           allow_reconnect=False)
+    connection = await NatsConnection.from_settings(settings).client()
+    try:
+        info = await connection.jetstream().account_info()
+        assert info.streams >= 2  # the orchestrator's run events and work queue
+    finally:
+        await connection.close()
