@@ -26,6 +26,7 @@ from mediamesh.errors import (
     StorageUnavailable,
     UriSchemeNotAllowed,
 )
+from mediamesh.remote_fetch import FetchPolicy, fetch
 
 NATS_OBJECT_SCHEME = "nats-object"
 OUTPUTS_DIR = "outputs"
@@ -89,6 +90,21 @@ def check_path_length(path_text: str, field_name: str, full_path: Path | None = 
                               f"most {NAME_MAX_BYTES}", field_name=field_name)
 
 
+def _clipped(text: str, max_bytes: int) -> str:
+    return text.encode()[:max_bytes].decode(errors="ignore")
+
+
+def scratch_name(hint: str) -> str:
+    """A file name for media fetched to scratch from a client's name hint: its last
+    component only (a name never picks the folder), no NUL, short enough for any filesystem,
+    with the extension kept (decoders sniff by it)."""
+    safe = Path(hint.replace("\x00", "")).name
+    if safe in ("", ".", ".."):
+        return "media.bin"
+    suffix = Path(safe).suffix
+    return _clipped(safe[:len(safe) - len(suffix)], 120) + _clipped(suffix, 16)
+
+
 def staging_path(final: Path) -> Path:
     """A hidden, unique file beside `final` with its extension (writers pick the format
     by it): clip.mp4 -> .clip.<random>.partial.mp4. Same folder, so publishing is a
@@ -101,12 +117,14 @@ class MediaStore:
 
     def __init__(self, media_root: Path, *, inline_limit_bytes: int, nats_url: str | None = None,
                  scratch_dir: Path | None = None,
-                 nats_options: dict[str, Any] | None = None) -> None:
+                 nats_options: dict[str, Any] | None = None,
+                 remote: FetchPolicy | None = None) -> None:
         self.root = media_root.resolve()
         self.root.mkdir(parents=True, exist_ok=True)
         self.inline_limit_bytes = inline_limit_bytes
         self.nats_url = nats_url
         self.nats_options = dict(nats_options or {})  # credentials (nats_client.nats_options)
+        self.remote = remote  # http(s):// inputs allowed, with these limits (None: refused)
         self.scratch_dir = scratch_dir or Path(tempfile.gettempdir())
         self._nats: object | None = None
 
@@ -181,17 +199,23 @@ class MediaStore:
                 await self._nats_get(parsed.netloc, parsed.path.lstrip("/"), path, uri)
                 yield path
             return
+        if scheme in ("http", "https") and self.remote is not None:
+            with self._scratch_file(Path(unquote(parsed.path)).name or "remote.bin") as path:
+                await fetch(uri, path, self.remote, f"{field_name}.uri")
+                yield path
+            return
+        hint = (" (http(s) inputs are off on this server: the operator enables http_fetch)"
+                if scheme in ("http", "https") else "")
         raise UriSchemeNotAllowed(
-            f"{field_name}.uri scheme '{scheme}:' is not allowed; use a path in the media root "
-            f"or {NATS_OBJECT_SCHEME}://bucket/name", field_name=f"{field_name}.uri")
+            f"{field_name}.uri scheme '{scheme}:' is not allowed{hint}; use a path in the media "
+            f"root or {NATS_OBJECT_SCHEME}://bucket/name", field_name=f"{field_name}.uri")
 
     @contextlib.contextmanager
     def _scratch_file(self, name: str) -> contextlib.Generator[Path, None, None]:  # type: ignore[name-defined]
         self.scratch_dir.mkdir(parents=True, exist_ok=True)
         folder = Path(tempfile.mkdtemp(prefix="mm-", dir=self.scratch_dir))
-        safe = Path(name).name  # only the last component: a name never picks the folder
         try:
-            yield folder / (safe if safe not in ("", ".", "..") else "media.bin")
+            yield folder / scratch_name(name)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
 

@@ -207,6 +207,17 @@ async def test_inline_name_that_is_no_file_name_still_works(store: MediaStore, n
         assert path.read_bytes() == b"abc"
 
 
+@pytest.mark.parametrize("name,suffix", [("A" * 1025, ""), ("é" * 300 + ".wav", ".wav"),
+                                         ("clip\x00.mp4", ".mp4"), ("x." + "y" * 300, "")])
+async def test_inline_name_too_long_or_odd_is_shortened(store: MediaStore, name: str,
+                                                        suffix: str) -> None:
+    """Found by the fuzz: a 1025-character name hint was an OSError (ENAMETOOLONG), INTERNAL."""
+    async with store.local_file(MediaRef(inline_data=b"abc", name=name)) as path:
+        assert path.read_bytes() == b"abc"
+        assert len(path.name.encode()) <= 136 and "\x00" not in path.name
+        assert path.name.endswith(suffix)
+
+
 async def test_empty_inline_data_is_invalid(store: MediaStore) -> None:
     with pytest.raises(InvalidArgument) as info:
         async with store.local_file(MediaRef(inline_data=b"")):
