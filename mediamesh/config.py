@@ -137,6 +137,13 @@ class Settings(BaseSettings):
     nats_credentials_file: Path | None = None
     nats_token_file: Path | None = None
     nats_tls_ca_file: Path | None = None
+    # http(s):// inputs (off: only the media root and the object store). When on, hosts
+    # that resolve to loopback, private, link-local or reserved addresses are refused unless
+    # inside one of http_fetch_allowed_networks (CIDRs, e.g. an internal media server)
+    http_fetch: bool = False
+    http_fetch_allowed_networks: list[str] = Field(default_factory=list)
+    http_fetch_max_bytes: int = Field(2 << 30, gt=0)
+    http_fetch_timeout_s: float = Field(60.0, gt=0)
 
     @classmethod
     def settings_customise_sources(

@@ -18,6 +18,7 @@ from mediamesh.grpc_server import MeshServer, ServiceBinding
 from mediamesh.inference import TritonClient
 from mediamesh.logs import configure_logging, get_logger
 from mediamesh.nats_client import nats_options
+from mediamesh.remote_fetch import FetchPolicy
 from mediamesh.security import CallGuard, server_credentials
 from mediamesh.storage import MediaStore
 from mediamesh.telemetry import configure_tracing, shutdown_tracing, start_metrics_endpoint
@@ -42,6 +43,10 @@ class ServiceContext:
                            inline_limit_bytes=settings.inline_limit_bytes,
                            nats_url=settings.nats_address,
                            nats_options=nats_options(settings),
+                           remote=FetchPolicy.of(settings.http_fetch_allowed_networks,
+                                                 settings.http_fetch_max_bytes,
+                                                 settings.http_fetch_timeout_s)
+                           if settings.http_fetch else None,
                            scratch_dir=settings.state_dir / "scratch")
         triton = TritonClient(settings.triton_address, timeout_s=settings.triton_timeout_s,
                               retries=settings.triton_retries,

@@ -5,9 +5,11 @@ with statuses that say why; the parts' /metrics count what happened."""
 from __future__ import annotations
 
 import json
+import threading
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import grpc
@@ -18,16 +20,20 @@ from google.protobuf import json_format
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client.parser import text_string_to_metric_families
 
+from mediamesh import media
 from mediamesh.client import MeshClient
 from mediamesh.config import Settings
 from mediamesh.mesh.health import grpc_health
 from mediamesh.nats_client import NatsConnection
+from mediamesh.synth.songs import render_song
 from mediamesh.v1 import audio_pb2, common_pb2, workflow_pb2
 from tests.integration.otlp_collector import OtlpCollector
 from tests.integration.test_medley_workflow import write_songs
 from tests.mesh_fixture import running_mesh
 
 MESH_TOKEN = "mesh-" + "7" * 40
+#: an "internal media server" the operator allowed (Linux routes all of 127/8 to loopback)
+MEDIA_HOST = "127.0.0.2"
 ALICE_TOKEN = "alice-" + "3" * 40
 
 
@@ -72,6 +78,7 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecuredMesh]:
             auth_accepted_tokens_file=folder / "accepted", auth_token_file=folder / "mesh.token",
             auth_allowed_identities=["mediamesh-mesh", "alice"],
             nats_token_file=folder / "nats.token",
+            http_fetch=True, http_fetch_allowed_networks=[f"{MEDIA_HOST}/32"],
             otlp_endpoint=collector.url) as settings:
         yield SecuredMesh(settings, collector, folder, ca)
 
@@ -195,3 +202,60 @@ async def test_nats_takes_only_the_meshs_token(secured: SecuredMesh) -> None:
         assert info.streams >= 2  # the orchestrator's run events and work queue
     finally:
         await connection.close()
+
+
+@pytest.fixture(scope="module")
+def media_server(secured: SecuredMesh) -> Iterator[str]:
+    """http://127.0.0.2:<port>/ serving a song, a redirect to loopback, and a 404."""
+    song = secured.folder / "song.wav"
+    media.write_audio(song, render_song(3, 22_050).samples[:, :22_050 * 20], 22_050)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's API
+            if self.path == "/song.wav":
+                body = song.read_bytes()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+            elif self.path == "/sneaky":  # to the loopback address the mesh must not reach
+                self.send_response(302)
+                self.send_header("Location", f"http://127.0.0.1:{self.server.server_address[1]}"
+                                             "/song.wav")
+                self.end_headers()
+            else:
+                self.send_error(404)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer((MEDIA_HOST, 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://{MEDIA_HOST}:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+async def test_remote_inputs_come_only_from_allowed_hosts(secured: SecuredMesh,
+                                                          media_server: str) -> None:
+    async with MeshClient.from_settings(secured.as_caller("alice", ALICE_TOKEN)) as client:
+        async def loudness(uri: str) -> audio_pb2.AnalyzeLoudnessResponse:
+            return await client.audio.AnalyzeLoudness(audio_pb2.AnalyzeLoudnessRequest(
+                audio=common_pb2.MediaRef(uri=uri)), timeout=60)
+
+        fetched = await loudness(f"{media_server}/song.wav")
+        assert -40 < fetched.integrated_lufs < 0
+        refusals = {
+            f"{media_server}/sneaky": (grpc.StatusCode.PERMISSION_DENIED, "127.0.0.1"),
+            "http://169.254.169.254/latest/meta-data/": (grpc.StatusCode.PERMISSION_DENIED,
+                                                         "169.254.169.254"),
+            "http://localhost:9/x.wav": (grpc.StatusCode.PERMISSION_DENIED, "loopback"),
+            f"{media_server}/missing.wav": (grpc.StatusCode.NOT_FOUND, "404"),
+            "ftp://example.org/x.wav": (grpc.StatusCode.INVALID_ARGUMENT, "not allowed"),
+        }
+        for uri, (code, words) in refusals.items():
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await loudness(uri)
+            assert refused.value.code() == code, uri
+            assert words in (refused.value.details() or ""), (uri, refused.value.details())
