@@ -81,9 +81,11 @@ def first_stream(container: InputContainer, kind: Literal["audio"]) -> AudioStre
 @overload
 def first_stream(container: InputContainer, kind: Literal["video"]) -> VideoStream | None: ...
 def first_stream(container: InputContainer, kind: Literal["audio", "video"]) -> Stream | None:
-    """First ``kind`` stream, or None; cover art (an attached picture) does not count as video."""
+    """First ``kind`` stream FFmpeg can decode, or None; cover art (an attached picture)
+    does not count as video. A stream without a codec (a WAV header saying 0 bits per
+    sample, an unknown tag) has no codec context to read rates or sizes from: not usable."""
     for stream in container.streams:
-        if stream.type == kind and not (
+        if stream.type == kind and stream.codec_context is not None and not (
             kind == "video" and stream.disposition & Disposition.attached_pic
         ):
             return stream
@@ -98,6 +100,9 @@ def find_stream(container: InputContainer, kind: Literal["audio", "video"], name
     """First decodable ``kind`` stream, or MediaDecodeError saying why there is none."""
     stream = first_stream(container, kind)
     if stream is None:
+        if any(s.type == kind for s in container.streams):
+            raise MediaDecodeError(f"the {kind} stream of {name} is in a codec FFmpeg cannot "
+                                   "decode (or its header is broken)")
         raise MediaDecodeError(f"no {kind} stream in {name}")
     if is_undecodable_webp(container, stream):
         raise MediaDecodeError(

@@ -24,6 +24,7 @@ from mediamesh.media import (
     write_image,
     write_webp,
 )
+from tests.fuzz.corpus import wav_declaring
 
 SR = 44100
 VIDEO_W, VIDEO_H, VIDEO_FPS, VIDEO_FRAMES = 64, 48, 10, 30
@@ -310,6 +311,17 @@ def test_truncated_and_empty_files_raise(media_dir: Path) -> None:
         probe(b"")
     with pytest.raises(MediaDecodeError, match="no such file"):
         probe(media_dir / "missing.wav")
+
+
+def test_stream_without_a_codec_is_no_usable_stream(media_dir: Path) -> None:
+    """Found by the fuzz: a WAV header saying 0 bits per sample gives FFmpeg an audio
+    stream without a codec; probe() read its (None) codec context, an AttributeError."""
+    path = media_dir / "bits0.wav"
+    path.write_bytes(wav_declaring(8000, 1, 0, 4000, bytes(4000)))
+    info = probe(path)
+    assert not info.has_audio and info.sample_rate is None
+    with pytest.raises(MediaDecodeError, match="codec FFmpeg cannot decode"):
+        decode_audio(path)
 
 
 def test_check_limits(grey_video: Path) -> None:
