@@ -111,12 +111,8 @@ class SharedMemoryPool:
             name = next(self._names)
             region = Region(name, shared_memory.SharedMemory(name, create=True, size=size))
             self._all.add(region)
-        if not region.registered:
-            try:
-                await self.register(region)
-            except BaseException:
-                self._discard(region)
-                raise
+        # registered by the caller inside its retry loop (see TritonClient): Triton may be
+        # restarting right now, and that must be retried like the inference itself
         return region
 
     async def register(self, region: Region) -> None:
