@@ -103,6 +103,10 @@ class Settings(BaseSettings):
     # emptyDir medium Memory at /dev/shm shared with Triton), "off" otherwise
     triton_shared_memory: Literal["auto", "on", "off"] = "auto"
     shutdown_grace_s: float = Field(10.0, ge=0)
+    # on SIGTERM a part answers health NOT_SERVING for this long before it stops taking new
+    # calls, so load balancers and readiness probes move traffic first (Kubernetes: about
+    # the readiness probe's period); in-flight calls then get shutdown_grace_s
+    drain_delay_s: float = Field(0.0, ge=0, le=120)
     # orchestrator: a step not acknowledged within ack_wait (its worker died) is redelivered
     orchestrator_ack_wait_s: float = Field(30.0, ge=1)
     orchestrator_workers: int = Field(8, ge=1, le=256)

@@ -279,10 +279,11 @@ class MeshServer:
                  max_message_bytes: int, shutdown_grace_s: float = 10.0,
                  interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
                  credentials: grpc.ServerCredentials | None = None,
-                 guard: CallGuard | None = None) -> None:
+                 guard: CallGuard | None = None, drain_delay_s: float = 0.0) -> None:
         self.address = address
         self.bindings = list(bindings)
         self.shutdown_grace_s = shutdown_grace_s
+        self.drain_delay_s = drain_delay_s
         self.credentials = credentials
         self.health = HealthServicer()
         # OpenTelemetry's interceptor first: its span (joined to the caller's trace) is
@@ -323,8 +324,11 @@ class MeshServer:
             await self.health.set(name, status)
 
     async def stop(self) -> None:
-        """Drain: NOT_SERVING first, then let in-flight calls finish within the grace."""
+        """Drain: NOT_SERVING first (still taking calls for drain_delay_s, while traffic
+        moves away), then no new calls and in-flight ones finish within the grace."""
         await self.health.enter_graceful_shutdown()
+        if self.drain_delay_s:
+            await asyncio.sleep(self.drain_delay_s)
         await self.server.stop(self.shutdown_grace_s)
         log.info("server.stopped", address=self.address)
         self._stopping.set()

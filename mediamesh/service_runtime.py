@@ -98,7 +98,8 @@ async def serve(part: str, settings: Settings, build: BuildBindings,
                         max_message_bytes=settings.grpc_max_message_bytes,
                         shutdown_grace_s=settings.shutdown_grace_s,
                         credentials=server_credentials(settings),
-                        guard=CallGuard.from_settings(settings))
+                        guard=CallGuard.from_settings(settings),
+                        drain_delay_s=settings.drain_delay_s)
     await server.start()
     metrics_port = settings.metrics_port(part)
     if metrics_port is not None:

@@ -1,6 +1,7 @@
 """The parts of an embedded mesh: what runs, how it is checked, where it listens."""
 from __future__ import annotations
 
+import math
 import sys
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -54,15 +55,17 @@ def mesh_parts(settings: Settings) -> list[Part]:
                           settings.triton_address, HealthKind.TRITON,
                           int(settings.triton_http_port or 0), priority=20,
                           environment=servers.triton_environment(), stop_wait_s=20))
+    # a service's SIGTERM drain (NOT_SERVING, then in-flight calls) ends before the kill
+    drain_s = math.ceil(settings.drain_delay_s + settings.shutdown_grace_s) + 5
     for name in SERVICES:
         address = settings.service_address(name)
         parts.append(Part(name, service_command(settings, f"services.{name}"), address,
                           HealthKind.GRPC, int(address.rsplit(":", 1)[1]), priority=50,
                           environment={"PYTHONPATH": str(SOURCE_ROOT)},
-                          readiness_service=GRPC_SERVICE_NAMES[name]))
+                          readiness_service=GRPC_SERVICE_NAMES[name], stop_wait_s=drain_s))
     address = settings.service_address("orchestrator")
     parts.append(Part("orchestrator", service_command(settings, "orchestrator"), address,
                       HealthKind.GRPC, int(address.rsplit(":", 1)[1]), priority=60,
                       environment={"PYTHONPATH": str(SOURCE_ROOT)},
-                      readiness_service=GRPC_SERVICE_NAMES["orchestrator"]))
+                      readiness_service=GRPC_SERVICE_NAMES["orchestrator"], stop_wait_s=drain_s))
     return parts
