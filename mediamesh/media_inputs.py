@@ -22,6 +22,9 @@ F = media.DecodedFrame
 #: Largest picture (or video frame) a service decodes, from the headers: 8K UHD is 33 MP;
 #: beyond ~50 MP an RGB frame alone is 150 MB, and a tiny file can declare one.
 MAX_PICTURE_PIXELS = 50_000_000
+#: Most frames a video input may declare: 4.6 hours at 60 fps. Jobs stream frames, but a
+#: header can claim a billion tiny frames, and every frame costs a Triton call's share.
+MAX_VIDEO_FRAMES = 1_000_000
 
 
 async def probe_picture(path: Path, field_name: str) -> media.MediaInfo:
@@ -38,13 +41,19 @@ async def probe_picture(path: Path, field_name: str) -> media.MediaInfo:
 
 
 def check_picture_size(info: media.MediaInfo, field_name: str) -> None:
-    """RESOURCE_EXHAUSTED when the headers declare more pixels than a service decodes."""
+    """RESOURCE_EXHAUSTED when the headers declare more pixels than a service decodes,
+    INVALID_ARGUMENT (MEDIA_TOO_LONG) when they declare more frames than one job takes."""
     pixels = int(info.width or 0) * int(info.height or 0)
     if pixels > MAX_PICTURE_PIXELS:
         raise PictureTooLarge(
             f"{field_name} is {info.width}x{info.height} ({pixels / 1e6:.0f} MP); pictures of "
             f"up to {MAX_PICTURE_PIXELS / 1e6:.0f} MP are decoded: scale it down first",
             field_name=field_name, limit=MAX_PICTURE_PIXELS)
+    if (info.frame_count or 0) > MAX_VIDEO_FRAMES:
+        raise MediaTooLong(
+            f"{field_name} declares {info.frame_count} frames; videos of up to "
+            f"{MAX_VIDEO_FRAMES} frames are processed: cut it into parts first",
+            field_name=field_name)
 
 
 def is_still_image(info: media.MediaInfo) -> bool:
