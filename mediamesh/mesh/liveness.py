@@ -83,7 +83,7 @@ def probe_forever(config: Path, policy: LivenessPolicy) -> None:
             process = running.get(name)
             if process is None:
                 continue
-            _, status = grpc_health(part.address, policy.timeout_s)
+            _, status = grpc_health(part.address, policy.timeout_s, settings=settings)  # TLS too
             if tracker.observe(name, status != HUNG, process.uptime_s):
                 _log(events_file(settings), "part.hung", part=name, pid=process.pid, level="warning",
                      unanswered_checks=policy.failures, timeout_s=policy.timeout_s,
