@@ -10,6 +10,7 @@ from typing import Any
 import helm_python as helm
 import kubernetes_validate.utils
 import yaml
+from dockerfile_parse import DockerfileParser
 
 from mediamesh.config import SOURCE_ROOT
 
@@ -18,7 +19,8 @@ DOCKERFILE = SOURCE_ROOT / "deploy" / "docker" / "Dockerfile"
 RELEASE, NAMESPACE = "mm", "media"
 #: profile -> the values files layered on the chart's values.yaml, as `helm -f` would
 PROFILES: dict[str, list[str]] = {"default": [], "dev": ["values-dev.yaml"],
-                                  "gpu": ["values-gpu.yaml"]}
+                                  "gpu": ["values-gpu.yaml"],
+                                  "secure": ["values-secure.yaml"]}
 WORKLOADS = ("Deployment", "StatefulSet", "DaemonSet", "Job")
 
 
@@ -88,3 +90,59 @@ def render(values: dict[str, Any]) -> Rendered:
 def env_of(container: dict[str, Any]) -> dict[str, str]:
     return {e["name"]: str(e["value"]) for e in container.get("env", []) if "value" in e}
 
+
+
+def part_containers(rendered: Rendered) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
+    """part -> (workload, container), found from the command (`python -m services.<part>`)."""
+    parts = {}
+    for workload, pod in rendered.pod_specs():
+        for c in pod["containers"]:
+            command = c.get("command", [])
+            if command[:2] == ["python", "-m"]:
+                parts[command[2].removeprefix("services.")] = (workload, c)
+    return parts
+
+
+def resolve(rendered: Rendered, host: str, port: int) -> tuple[dict[str, Any], dict[str, Any], int]:
+    """A DNS name and port -> the Service, the workload its selector picks, the container port
+    its targetPort names."""
+    labels = host.split(".")
+    assert len(labels) == 1 or labels[1] == NAMESPACE, f"{host} is not in namespace {NAMESPACE}"
+    service = rendered.named("Service", labels[0])
+    (service_port,) = [p for p in service["spec"]["ports"] if p["port"] == port]
+    selector = service["spec"]["selector"]
+    selected = [w for w in rendered.workloads()
+                if selector.items() <= w["spec"]["template"]["metadata"]["labels"].items()]
+    assert len(selected) == 1, f"Service {labels[0]} selects {len(selected)} workloads"
+    target = service_port["targetPort"]
+    ports = [p for c in selected[0]["spec"]["template"]["spec"]["containers"]
+             for p in c.get("ports", [])]
+    matches = [p["containerPort"] for p in ports
+               if p.get("name") == target or p["containerPort"] == target]
+    assert len(matches) == 1, f"{host}:{port} -> targetPort {target} matches {matches}"
+    return service, selected[0], matches[0]
+
+
+def host_port(url: str) -> tuple[str, int]:
+    """nats://host:port, dns:///host:port or host:port -> (host, port)."""
+    host, _, port = url.removeprefix("nats://").removeprefix("dns:///").rpartition(":")
+    return host, int(port)
+
+
+def triton_container(rendered: Rendered) -> tuple[dict[str, Any], dict[str, Any]]:
+    (workload,) = [w for w in rendered.workloads() if w["metadata"]["name"].endswith("-triton")]
+    (container,) = workload["spec"]["template"]["spec"]["containers"]
+    return workload, container
+
+
+def image_paths() -> dict[str, str]:
+    """Where the Dockerfile's last stage puts things: COPY destination by source."""
+    parser = DockerfileParser(fileobj=DOCKERFILE.open("rb"))
+    paths = {}
+    for item in parser.structure:
+        if item["instruction"] == "COPY":
+            words = item["value"].split()
+            sources, target = [w for w in words[:-1] if not w.startswith("--")], words[-1]
+            for source in sources:
+                paths[source.rstrip("/")] = target.rstrip("/")
+    return paths

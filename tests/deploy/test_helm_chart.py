@@ -5,6 +5,7 @@ they belong, workflow and policy files that load)."""
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -13,22 +14,25 @@ from typing import Any
 import helm_python as helm
 import kubernetes_validate
 import pytest
-from dockerfile_parse import DockerfileParser
 
-from mediamesh.config import SERVICES, SOURCE_ROOT, Settings, load_settings
+from mediamesh.config import SERVICES, SOURCE_ROOT, Settings
 from mediamesh.mesh.parts import GRPC_SERVICE_NAMES
 from orchestrator.workflow_spec import load_workflow
 from services.text.moderation import load_category
 from tests.deploy.chart import (
     CHART,
-    DOCKERFILE,
     NAMESPACE,
     PROFILES,
     Rendered,
     env_of,
+    host_port,
+    image_paths,
     kube_versions,
+    part_containers,
     profile_values,
     render,
+    resolve,
+    triton_container,
 )
 
 GPU = "nvidia.com/gpu"
@@ -119,55 +123,6 @@ def test_gpus_only_in_the_gpu_profiles(rendered_profiles: dict[str, Rendered]) -
 
 # --- addresses: what each part dials is a Service, a port, a container port ----------------
 
-def part_containers(rendered: Rendered) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
-    """part -> (workload, container), found from the command (`python -m services.<part>`)."""
-    parts = {}
-    for workload, pod in rendered.pod_specs():
-        for c in pod["containers"]:
-            command = c.get("command", [])
-            if command[:2] == ["python", "-m"]:
-                parts[command[2].removeprefix("services.")] = (workload, c)
-    return parts
-
-
-def resolve(rendered: Rendered, host: str, port: int) -> tuple[dict[str, Any], dict[str, Any], int]:
-    """A DNS name and port -> the Service, the workload its selector picks, the container port
-    its targetPort names."""
-    labels = host.split(".")
-    assert len(labels) == 1 or labels[1] == NAMESPACE, f"{host} is not in namespace {NAMESPACE}"
-    service = rendered.named("Service", labels[0])
-    (service_port,) = [p for p in service["spec"]["ports"] if p["port"] == port]
-    selector = service["spec"]["selector"]
-    selected = [w for w in rendered.workloads()
-                if selector.items() <= w["spec"]["template"]["metadata"]["labels"].items()]
-    assert len(selected) == 1, f"Service {labels[0]} selects {len(selected)} workloads"
-    target = service_port["targetPort"]
-    ports = [p for c in selected[0]["spec"]["template"]["spec"]["containers"]
-             for p in c.get("ports", [])]
-    matches = [p["containerPort"] for p in ports
-               if p.get("name") == target or p["containerPort"] == target]
-    assert len(matches) == 1, f"{host}:{port} -> targetPort {target} matches {matches}"
-    return service, selected[0], matches[0]
-
-
-def host_port(url: str) -> tuple[str, int]:
-    """nats://host:port, dns:///host:port or host:port -> (host, port)."""
-    host, _, port = url.removeprefix("nats://").removeprefix("dns:///").rpartition(":")
-    return host, int(port)
-
-
-@pytest.fixture
-def pod_env(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    """Load Settings the way a pod does: from its MEDIAMESH_* environment only."""
-    def load(env: dict[str, str]) -> Settings:
-        for name in [n for n in os.environ if n.startswith("MEDIAMESH_")]:
-            monkeypatch.delenv(name)
-        for name, value in env.items():
-            monkeypatch.setenv(name, value)
-        return load_settings()
-    return load
-
-
 def test_every_address_a_part_is_given_is_a_service_port_and_container_port(
         rendered: Rendered, pod_env) -> None:  # type: ignore[no-untyped-def]
     parts = part_containers(rendered)
@@ -190,10 +145,12 @@ def test_every_address_a_part_is_given_is_a_service_port_and_container_port(
         assert settings.service_address(part) == f"{env['MEDIAMESH_HOST']}:{grpc_port}"
         assert env["MEDIAMESH_HOST"] in ("0.0.0.0", "[::]")
         assert not settings.triton_uses_shared_memory  # Triton is in another pod
-        for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
-            assert container[probe]["grpc"]["port"] == grpc_port, (part, probe)
-        assert container["livenessProbe"]["grpc"]["service"] == ""
-        assert container["readinessProbe"]["grpc"]["service"] == GRPC_SERVICE_NAMES[part]
+        if "grpc" in container["livenessProbe"]:  # plaintext (with TLS: tests/deploy/
+            # test_chart_hardening.py checks the exec probes)
+            for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+                assert container[probe]["grpc"]["port"] == grpc_port, (part, probe)
+            assert container["livenessProbe"]["grpc"]["service"] == ""
+            assert container["readinessProbe"]["grpc"]["service"] == GRPC_SERVICE_NAMES[part]
 
         _, triton, triton_port = resolve(rendered, *host_port(settings.triton_address))
         assert triton["metadata"]["name"].endswith("-triton")
@@ -212,7 +169,7 @@ def test_the_orchestrator_dials_every_service_by_its_service_name(
     for service in SERVICES:
         _, workload, port = resolve(rendered, *host_port(settings.service_address(service)))
         assert workload is parts[service][0], service
-        (grpc,) = [p["containerPort"] for p in parts[service][1]["ports"]]
+        (grpc,) = [p["containerPort"] for p in parts[service][1]["ports"] if p["name"] == "grpc"]
         assert port == grpc
 
 
@@ -235,25 +192,6 @@ def test_per_call_balancing_dials_headless_services_of_every_pod(pod_env) -> Non
 
 
 # --- Triton ------------------------------------------------------------------------------
-
-def triton_container(rendered: Rendered) -> tuple[dict[str, Any], dict[str, Any]]:
-    (workload,) = [w for w in rendered.workloads() if w["metadata"]["name"].endswith("-triton")]
-    (container,) = workload["spec"]["template"]["spec"]["containers"]
-    return workload, container
-
-
-def image_paths() -> dict[str, str]:
-    """Where the Dockerfile's last stage puts things: COPY destination by source."""
-    parser = DockerfileParser(fileobj=DOCKERFILE.open("rb"))
-    paths = {}
-    for item in parser.structure:
-        if item["instruction"] == "COPY":
-            words = item["value"].split()
-            sources, target = [w for w in words[:-1] if not w.startswith("--")], words[-1]
-            for source in sources:
-                paths[source.rstrip("/")] = target.rstrip("/")
-    return paths
-
 
 def test_dev_triton_is_the_embedded_command_from_the_mediamesh_image(
         rendered_profiles: dict[str, Rendered], pod_env, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -367,13 +305,16 @@ def test_nats_config_is_accepted_by_nats_server_and_routes_name_every_pod(
     conf = tmp_path / "nats.conf"
     conf.write_text(config.replace("/data/jetstream", str(tmp_path / "js"))
                     .replace("/var/run/nats", str(tmp_path)))
+    # the pod's environment: its name, and a token (`openssl rand -hex 32`) per Secret key
+    (container,) = sts["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: secrets.token_hex(32) for e in container["env"]
+           if "secretKeyRef" in e.get("valueFrom", {})}
     nats_server = Path(sys.executable).parent / "nats-server"
     done = subprocess.run([str(nats_server), "--config", str(conf), "-t"], capture_output=True,
-                          text=True, env={**os.environ, "POD_NAME": f"{name}-0"}, timeout=30,
-                          check=False)
+                          text=True, env={**os.environ, **env, "POD_NAME": f"{name}-0"},
+                          timeout=30, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
     # the ports in the config are the container's
-    (container,) = sts["spec"]["template"]["spec"]["containers"]
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
     assert f"port: {ports['client']}" in config and f"http_port: {ports['monitor']}" in config
 
@@ -387,8 +328,8 @@ def test_options_render_valid_objects_that_point_at_the_parts() -> None:
     values = profile_values(
         "gpu",
         parts={"orchestrator": {"autoscaling": {"customMetrics": [custom]}}},
-        triton={"metrics": {"serviceMonitor": {"enabled": True}},
-                "engineCache": {"existingClaim": "trt-engines"},
+        metrics={"serviceMonitor": {"enabled": True}},
+        triton={"engineCache": {"existingClaim": "trt-engines"},
                 "modelRepository": {"source": "pvc", "existingClaim": "models",
                                     "subPath": "repo"}},
         ingress={"enabled": True, "className": "nginx", "tls": [{"secretName": "mm-tls"}]},
@@ -422,7 +363,8 @@ def test_options_render_valid_objects_that_point_at_the_parts() -> None:
         (ref,) = rule["backendRefs"]
         service = rendered.named("Service", ref["name"])
         assert ref["port"] in {p["port"] for p in service["spec"]["ports"]}
-    (monitor,) = rendered.of_kind("ServiceMonitor")
+    (monitor,) = [m for m in rendered.of_kind("ServiceMonitor")
+                  if m["metadata"]["name"].endswith("-triton")]
     triton_service = [s for s in rendered.of_kind("Service") if
                       s["spec"]["selector"] == monitor["spec"]["selector"]["matchLabels"]]
     assert monitor["spec"]["endpoints"][0]["port"] in \
