@@ -644,3 +644,19 @@ def test_notes_list_the_names_the_certificate_needs() -> None:
         assert f"{service_name(part)}-pods.{NAMESPACE}.svc.cluster.local" in rendered.notes
     assert "port 17130" in rendered.notes  # audio's metrics
     assert "TLS" not in render(profile_values("default")).notes
+
+
+@pytest.mark.parametrize("kube", kube_versions())
+def test_the_secure_values_layer_on_the_gpu_profile(kube: str) -> None:
+    """values-secure.yaml is meant for `-f values-gpu.yaml -f values-secure.yaml`."""
+    values = merge(profile_values("gpu"), profile_values("secure"))
+    report = helm.lint(CHART, values, strict=True, kube_version=f"v{kube}.0")
+    assert report["errors"] == []
+    assert [m for m in report["messages"] if m["severity"] >= 2] == []
+    rendered = render(values)
+    for obj in rendered.objects:
+        kubernetes_validate.validate(obj, kube, strict=True)
+    parts = part_containers(rendered)
+    assert all("exec" in c["readinessProbe"] for _, c in parts.values())
+    hpa = rendered.of_kind("HorizontalPodAutoscaler")
+    assert len(hpa) == len(GRPC_SERVICE_NAMES)  # the GPU profile's own settings survive
