@@ -23,7 +23,7 @@ from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 from opentelemetry.instrumentation.grpc import aio_server_interceptor, filters
 
-from mediamesh.errors import MeshError
+from mediamesh.errors import InvalidArgument, MeshError
 from mediamesh.grpc_errors import map_exception
 from mediamesh.logs import bind_context, bound_context, get_logger
 from mediamesh.security import CallGuard
@@ -125,6 +125,34 @@ async def _resolve(result: Any) -> Any:
     return await result if inspect.isawaitable(result) else result
 
 
+@dataclass(frozen=True)
+class _Undecodable:
+    """Bytes that are not the RPC's request message: answered INVALID_ARGUMENT by the
+    handler (grpcio answers a deserializer's exception with UNKNOWN, before any handler)."""
+
+    error: str
+
+
+def _tolerant(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    if deserializer is None:
+        return None
+
+    def decode(payload: bytes) -> Any:
+        try:
+            return deserializer(payload)
+        except Exception as exc:  # noqa: BLE001 - DecodeError, RecursionError...: all bad bytes
+            return _Undecodable(f"{type(exc).__name__}: {exc}"[:300])
+    return decode
+
+
+def _decoded(request: Any, method: str) -> Any:
+    if isinstance(request, _Undecodable):
+        name = method.strip("/").replace("/", ".")
+        raise InvalidArgument(f"the request is not a valid protobuf message for {name} "
+                              f"({request.error}); send the message the contract defines")
+    return request
+
+
 def _admit(guard: CallGuard | None, method: str, context: grpc.aio.ServicerContext) -> None:
     """Refuse an unauthorised call before any work (raises a MeshError)."""
     if guard is not None and guard.enabled:
@@ -142,7 +170,7 @@ def _wrap_unary(behavior: Callable[..., Any], method: str,
         with bound_context(**_call_context(context, method)), metrics.measure() as outcome:
             try:
                 _admit(guard, method, context)
-                response = await _resolve(behavior(request, context))
+                response = await _resolve(behavior(_decoded(request, method), context))
             except grpc.aio.AbortError:
                 outcome.code = _aborted_code(context)
                 raise
@@ -163,7 +191,7 @@ def _wrap_stream(behavior: Callable[..., Any], method: str,
         with bound_context(**_call_context(context, method)), metrics.measure() as outcome:
             try:
                 _admit(guard, method, context)
-                result = await _resolve(behavior(request, context))
+                result = await _resolve(behavior(_decoded(request, method), context))
                 if hasattr(result, "__aiter__"):
                     async for item in result:
                         yield item
@@ -223,12 +251,12 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
         elif handler.unary_unary:
             wrapped = grpc.unary_unary_rpc_method_handler(
                 _wrap_unary(handler.unary_unary, method, self.guard),
-                request_deserializer=handler.request_deserializer,
+                request_deserializer=_tolerant(handler.request_deserializer),
                 response_serializer=handler.response_serializer)
         elif handler.unary_stream:
             wrapped = grpc.unary_stream_rpc_method_handler(
                 _wrap_stream(handler.unary_stream, method, self.guard),
-                request_deserializer=handler.request_deserializer,
+                request_deserializer=_tolerant(handler.request_deserializer),
                 response_serializer=handler.response_serializer)
         elif handler.stream_stream and self.guard is not None and self.guard.enabled:
             wrapped = _guarded_bidi(handler, method, self.guard)  # server reflection
