@@ -1,7 +1,8 @@
 """Load workflow YAML safely and remember where every value came from (line, column).
 
 Why: a producer fixing a workflow needs "steps[2].with.input (line 14)", not a traceback.
-Safe loading only (no Python tags), with limits on size and nesting depth.
+Safe loading only (no Python tags), with limits on size, nesting depth and the number of
+values once aliases are expanded.
 """
 from __future__ import annotations
 
@@ -12,6 +13,9 @@ import yaml
 
 MAX_BYTES = 256 * 1024
 MAX_DEPTH = 32
+#: values (mappings, lists, scalars) a workflow may hold with its aliases expanded: the
+#: shipped ones hold a few hundred; 256 KiB of plain YAML holds at most ~130k
+MAX_VALUES = 50_000
 
 Path = tuple[str | int, ...]
 #: JSON-compatible YAML core tags; anything else (python/*, timestamps, custom) is refused.
@@ -41,10 +45,26 @@ class YamlError(ValueError):
         self.line, self.column = line, column
 
 
+@dataclass
+class _Budget:
+    """Values left to build: an alias repeats its anchor's whole tree, so a few lines of
+    nested aliases (a "billion laughs") stand for billions of values."""
+
+    left: int = MAX_VALUES
+
+    def spend(self, node: yaml.Node) -> None:
+        self.left -= 1
+        if self.left < 0:
+            raise YamlError(f"the workflow has more than {MAX_VALUES} values (an alias counts "
+                            "all of its anchor's values again, each time it is used)",
+                            node.start_mark.line + 1, node.start_mark.column + 1)
+
+
 def _walk(node: yaml.Node, path: Path, positions: dict[Path, tuple[int, int]],
-          depth: int) -> Any:
+          depth: int, budget: _Budget) -> Any:
     if depth > MAX_DEPTH:
         raise YamlError(f"nesting deeper than {MAX_DEPTH} levels", node.start_mark.line + 1)
+    budget.spend(node)
     positions[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
     if node.tag not in _ALLOWED_TAGS:
         raise YamlError(f"tag {node.tag} is not allowed (plain YAML only)",
@@ -58,10 +78,10 @@ def _walk(node: yaml.Node, path: Path, positions: dict[Path, tuple[int, int]],
             if key in result:
                 raise YamlError(f"duplicate key '{key}'", key_node.start_mark.line + 1,
                                 key_node.start_mark.column + 1)
-            result[key] = _walk(value_node, (*path, key), positions, depth + 1)
+            result[key] = _walk(value_node, (*path, key), positions, depth + 1, budget)
         return result
     if isinstance(node, yaml.SequenceNode):
-        return [_walk(child, (*path, i), positions, depth + 1)
+        return [_walk(child, (*path, i), positions, depth + 1, budget)
                 for i, child in enumerate(node.value)]
     return _scalar(node)
 
@@ -92,7 +112,7 @@ def load_located(text: str) -> Located:
         raise YamlError("expected exactly one YAML document")
     positions: dict[Path, tuple[int, int]] = {}
     try:
-        data = _walk(documents[0], (), positions, 0)
+        data = _walk(documents[0], (), positions, 0, _Budget())
     except yaml.YAMLError as exc:
         raise YamlError(f"invalid YAML value: {exc}") from exc
     return Located(data, positions)

@@ -1,6 +1,7 @@
 """The workflow language: what loads, and every problem reported with its line."""
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from orchestrator import arguments, expressions
 from orchestrator.contracts import resolve
 from orchestrator.inputs import validate_inputs
 from orchestrator.workflow_spec import WorkflowInvalid, load_workflow
+from orchestrator.yaml_source import load_located
 
 GOOD = """
 name: demo
@@ -136,6 +138,23 @@ def test_schema_errors_name_the_field_and_line() -> None:
 ])
 def test_yaml_errors(text: str, expected: str) -> None:
     assert any(expected in p for p in problems_of(text))
+
+
+def test_alias_bomb_is_refused_quickly() -> None:
+    """Found by the fuzz: eleven lines of nested aliases (9**11 values once expanded) kept
+    ValidateWorkflow walking them on the orchestrator's event loop until the liveness
+    watchdog killed it."""
+    lines = ["l1: &l1 [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    lines += [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]" for i in range(2, 12)]
+    started = time.perf_counter()
+    found = problems_of("\n".join(lines) + "\n")
+    assert time.perf_counter() - started < 2.0
+    assert any("more than 50000 values" in p and "alias" in p for p in found)
+
+
+def test_a_few_aliases_still_work() -> None:
+    located = load_located("a: &retry {max_attempts: 3}\nb: *retry\nc: [*retry, *retry]\n")
+    assert located.data["c"] == [{"max_attempts": 3}] * 2 == [located.data["b"]] * 2
 
 
 def test_self_reference_and_duplicate_ids() -> None:
