@@ -85,6 +85,27 @@ async def probe_audio(path: Path, field_name: str, *, label: str | None = None,
     return info
 
 
+#: Samples (every channel, at the analysis rate) one request may decode for an analysis that
+#: holds the whole signal: 2 h of speech at 16 kHz mono, or 20 min of stereo at 48 kHz, the
+#: longest inputs the mesh takes elsewhere (max_video_seconds for speech, max_song_seconds
+#: for songs). As float32 that is 460 MB; the analyses hold a few such arrays at once.
+MAX_DECODED_SAMPLES = 115_200_000
+
+
+def check_decoded_samples(info: media.MediaInfo, rate: int, channels: int, field_name: str,
+                          rpc: str, max_samples: int = MAX_DECODED_SAMPLES) -> None:
+    """MEDIA_TOO_LONG when decoding the input's audio at `rate` Hz into `channels` would
+    make more than `max_samples` samples. Duration limits alone do not bound memory: a 7 KB
+    WAV declaring 1 sample a second holds an hour, 172 M samples at 48 kHz."""
+    channels = max(1, channels)
+    if info.duration * rate * channels > max_samples:
+        longest = max_samples / (rate * channels)
+        raise MediaTooLong(f"{field_name} is {info.duration:.0f} s of audio; {rpc} analyses at "
+                           f"most {longest / 60:.0f} min of it in one request ({channels} "
+                           f"channel(s) at {rate} Hz): cut it into parts",
+                           field_name=field_name)
+
+
 async def decode_audio_input(path: Path, field_name: str, rate: int, *, mono: bool = True,
                              start: float = 0.0, duration: float | None = None,
                              label: str | None = None) -> np.ndarray:

@@ -8,7 +8,7 @@ import numpy as np
 from mediamesh.audio import loudness, spectral
 from mediamesh.errors import InvalidArgument
 from mediamesh.grpc_server import ServiceBinding
-from mediamesh.media_inputs import decode_audio_input, probe_audio
+from mediamesh.media_inputs import check_decoded_samples, decode_audio_input, probe_audio
 from mediamesh.protocol import time_range
 from mediamesh.service_runtime import ServiceContext
 from mediamesh.v1 import audio_pb2, audio_pb2_grpc, common_pb2
@@ -18,7 +18,8 @@ from services.audio.bars import FrameFeatures
 from services.audio.frame_cache import FrameCache, file_digest
 
 ANALYSIS_RATE = 48_000  # BS.1770 is specified at 48 kHz; every input is measured there
-MAX_SECONDS = 4 * 3600
+
+
 def _measure(samples: np.ndarray, sections: list[tuple[float, float | None]]
              ) -> audio_pb2.AnalyzeLoudnessResponse:
     report = loudness.analyze(samples, ANALYSIS_RATE)
@@ -60,10 +61,12 @@ class AudioServicer(audio_pb2_grpc.AudioServiceServicer):
                               ) -> audio_pb2.AnalyzeLoudnessResponse:
         sections = [time_range(r, f"sections[{i}]") for i, r in enumerate(request.sections)]
         async with self.ctx.store.local_file(request.audio, "audio") as path:
-            info = await probe_audio(path, "audio", max_seconds=MAX_SECONDS)
+            info = await probe_audio(path, "audio")
             if (info.channels or 0) > len(loudness.CHANNEL_WEIGHTS):
                 raise InvalidArgument(f"audio has {info.channels} channels; loudness is "
                                       "measured on up to 5 (L R C Ls Rs)", field_name="audio")
+            check_decoded_samples(info, ANALYSIS_RATE, info.channels or 1, "audio",
+                                  "AnalyzeLoudness")
             samples = await decode_audio_input(path, "audio", ANALYSIS_RATE, mono=False)
         if samples.ndim == 1:
             samples = samples[None]
@@ -154,7 +157,8 @@ class AudioServicer(audio_pb2_grpc.AudioServiceServicer):
                            context: grpc.aio.ServicerContext) -> audio_pb2.DetectSpeechResponse:
         options = speech.SpeechOptions.from_request(request)
         async with self.ctx.store.local_file(request.audio, "audio") as path:
-            info = await probe_audio(path, "audio", max_seconds=MAX_SECONDS)
+            info = await probe_audio(path, "audio")
+            check_decoded_samples(info, speech.RATE, 1, "audio", "DetectSpeech")
             mono = await decode_audio_input(path, "audio", speech.RATE)
         duration = info.duration or len(mono) / speech.RATE
         if len(mono) == 0:

@@ -27,6 +27,7 @@ from mediamesh.errors import (
 )
 from mediamesh.grpc_server import ServiceBinding
 from mediamesh.media_inputs import (
+    check_decoded_samples,
     check_picture_size,
     check_video,
     decode_audio_input,
@@ -168,6 +169,8 @@ class TextServicer(text_pb2_grpc.TextServiceServicer):
             if info.width and not is_still_image(info):
                 check_video(info, 0.0, None, self.ctx.settings.max_video_seconds, "media",
                             "TagMedia")
+            if request.use_speech and info.has_audio:  # audio alone has no video limit
+                check_decoded_samples(info, whisper_features.RATE, 1, "media", "TagMedia")
             job = tag_job.TagJob(path, request.use_ocr and bool(info.width),
                                  request.use_speech and info.has_audio,
                                  request.top_k or tag_job.DEFAULT_TOP_K)
