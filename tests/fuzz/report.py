@@ -26,7 +26,6 @@ class RpcStats:
     cases: int = 0
     statuses: Counter[str] = field(default_factory=Counter)
     max_latency_s: float = 0.0
-    known: Counter[str] = field(default_factory=Counter)  # allowed only as a known bug
     failures: list[dict[str, Any]] = field(default_factory=list)
     overruns: list[dict[str, Any]] = field(default_factory=list)  # DEADLINE_EXCEEDED cases
 
@@ -39,13 +38,11 @@ class FuzzReport:
     last: Snapshot | None = None
     vitals_problems: list[str] = field(default_factory=list)
 
-    def record(self, rpc_key: str, outcome: Outcome, *, known: str | None = None) -> None:
+    def record(self, rpc_key: str, outcome: Outcome) -> None:
         stats = self.rpcs.setdefault(rpc_key, RpcStats())
         stats.cases += 1
         stats.statuses[outcome.status] += 1
         stats.max_latency_s = max(stats.max_latency_s, outcome.seconds)
-        if known:
-            stats.known[known] += 1
 
     def failure(self, rpc_key: str, kind: str, outcome: Outcome, payload: bytes,
                 text: str) -> None:
@@ -68,16 +65,14 @@ class FuzzReport:
 
     def table(self) -> Table:
         table = Table(title=f"fuzz: {self.cases} cases over {len(self.rpcs)} RPCs")
-        for column in ("rpc", "cases", "statuses", "max s", "deadline", "known bug",
-                       "failed"):
+        for column in ("rpc", "cases", "statuses", "max s", "deadline", "failed"):
             table.add_column(column, justify="left" if column in ("rpc", "statuses")
                              else "right")
         for key in sorted(self.rpcs):
             s = self.rpcs[key]
             statuses = ", ".join(f"{name} {n}" for name, n in s.statuses.most_common())
             table.add_row(key, str(s.cases), statuses, f"{s.max_latency_s:.2f}",
-                          str(s.statuses.get("DEADLINE_EXCEEDED", 0)),
-                          str(sum(s.known.values())), str(len(s.failures)))
+                          str(s.statuses.get("DEADLINE_EXCEEDED", 0)), str(len(s.failures)))
         return table
 
     def memory_table(self) -> Table:
@@ -111,7 +106,7 @@ class FuzzReport:
             "rpcs": {key: {"cases": s.cases, "statuses": dict(s.statuses),
                            "max_latency_s": round(s.max_latency_s, 3),
                            "deadline_exceeded": s.statuses.get("DEADLINE_EXCEEDED", 0),
-                           "known_bugs": dict(s.known), "failures": s.failures,
+                           "failures": s.failures,
                            "deadline_cases": s.overruns}
                      for key, s in sorted(self.rpcs.items())},
             "processes": {"before": snap(self.first), "after": snap(self.last)},

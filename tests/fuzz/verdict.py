@@ -22,11 +22,11 @@ SURVEY = os.environ.get("MEDIAMESH_FUZZ_SURVEY") == "1"
 
 
 def judge(report: FuzzReport, rpc: Rpc, kind: str, outcome: Outcome, payload: bytes,
-          describe: Callable[[], str], known: str | None = None) -> None:
-    report.record(rpc.key, outcome, known=known)
+          describe: Callable[[], str]) -> None:
+    report.record(rpc.key, outcome)
     if outcome.code == grpc.StatusCode.DEADLINE_EXCEEDED:
         report.overrun(rpc.key, kind, outcome, payload, describe())
-    if known is not None or allowed(rpc, outcome):
+    if allowed(rpc, outcome):
         return
     text = describe()
     report.failure(rpc.key, kind, outcome, payload, text)
