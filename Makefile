@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv models up down status demo test unit bench eval eval-text train clean proto system
+.PHONY: venv models up down status demo test unit fuzz bench eval eval-text train clean proto system
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found; install Python 3.11 (with its shared library)"; exit 1; }
@@ -52,6 +52,14 @@ test: models system
 
 unit: venv system
 	$(BIN)/python -m pytest -q tests/unit
+
+# Bad input, systematically, against a real mesh: FUZZ_CASES cases over every RPC (`make test`
+# runs a quick, fixed-seed few hundred), every case run even when some fail (survey), a table
+# per RPC and the JSON report with each failing input in bench/results/fuzz.json.
+FUZZ_CASES ?= 10500
+fuzz: models
+	MEDIAMESH_FUZZ_CASES=$(FUZZ_CASES) MEDIAMESH_FUZZ_SURVEY=1 \
+	MEDIAMESH_FUZZ_REPORT=bench/results/fuzz.json $(BIN)/python -m pytest -q tests/fuzz
 
 bench: models
 	$(BIN)/python bench/triton_overhead.py
