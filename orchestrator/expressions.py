@@ -45,11 +45,42 @@ class Expression:
             raise ExpressionError(f"${{{self.source}}}: {exc}") from exc
 
 
+#: The shipped workflows' expressions are under 50 characters and 8 levels deep (AST nodes,
+#: their child lists and literal values, counted alike). The parser, the reference walk and
+#: the evaluator all recurse: a few thousand brackets, `!` or pipes were a RecursionError.
+MAX_CHARS = 1000
+MAX_DEPTH = 64
+
+
 def parse(source: str) -> Expression:
+    if len(source) > MAX_CHARS:
+        raise ExpressionError(f"${{{_shown(source)}}} is {len(source)} characters long; an "
+                              f"expression may have at most {MAX_CHARS}")
     try:
-        return Expression(source, Parser().parse(source).parsed)
+        ast = Parser().parse(source).parsed
     except JMESPathError as exc:
-        raise ExpressionError(f"${{{source}}} is not a valid expression: {exc}") from exc
+        raise ExpressionError(f"${{{_shown(source)}}} is not a valid expression: {exc}") from exc
+    except RecursionError:
+        ast = None
+    if ast is None or _depth(ast) > MAX_DEPTH:
+        raise ExpressionError(f"${{{_shown(source)}}} is nested too deeply: at most "
+                              f"{MAX_DEPTH} levels of brackets, operators and literals")
+    return Expression(source, ast)
+
+
+def _shown(source: str, limit: int = 80) -> str:
+    return source if len(source) <= limit else f"{source[:limit]}..."
+
+
+def _depth(ast: dict[str, Any]) -> int:
+    """How deep the tree (with its literal values) nests, without recursing."""
+    deepest, pending = 0, [(ast, 1)]
+    while pending:
+        item, depth = pending.pop()
+        deepest = max(deepest, depth)
+        values = item.values() if isinstance(item, dict) else item
+        pending.extend((v, depth + 1) for v in values if isinstance(v, (dict, list)))
+    return deepest
 
 
 def _spans(text: str) -> Iterator[tuple[int, int]]:

@@ -49,3 +49,20 @@ def test_names_relative_to_a_pipe_or_a_projection_are_not_references() -> None:
     assert expr.evaluate(skipped) == []
     filtered = expressions.parse("inputs.clips[?size > `3`].name")
     assert filtered.references() == [("inputs", "clips")]
+
+
+@pytest.mark.parametrize("source", ["[" * 5000, "(" * 2000 + "a" + ")" * 2000,
+                                    "!" * 999 + "a", "a | " * 249 + "a",
+                                    "inputs.songs" + "[*]" * 300,
+                                    "`" + "[" * 400 + "1" + "]" * 400 + "`"])
+def test_deeply_nested_expressions_are_refused_not_a_recursion_error(source: str) -> None:
+    """Found by the fuzz: 5000 brackets in a workflow's output made ValidateWorkflow answer
+    INTERNAL (jmespath's parser recursed past Python's limit)."""
+    with pytest.raises(expressions.ExpressionError, match="nested too deeply|characters long|"
+                                                          "not a valid expression"):
+        expressions.parse(source)
+
+
+def test_long_flat_expressions_still_parse() -> None:
+    parsed = expressions.parse("steps.a" + ".b" * 400)
+    assert parsed.references() == [("steps", "a", *["b"] * 400)]
