@@ -69,7 +69,8 @@ def mesh_stays_well(request: pytest.FixtureRequest, fuzz_mesh: Settings, facts: 
     """After each batch: every part SERVING, no restart, memory within bounds."""
     yield
     assert report.first is not None
-    report.last = vitals.snapshot(fuzz_mesh)
+    report.after_batch(request.node.name, vitals.snapshot(fuzz_mesh))
+    assert report.last is not None
     found = vitals.problems(fuzz_mesh, report.first, report.last)
     if found:
         report.vitals_problems += [f"after {request.node.name}: {p}" for p in found]

@@ -37,6 +37,12 @@ class FuzzReport:
     first: Snapshot | None = None
     last: Snapshot | None = None
     vitals_problems: list[str] = field(default_factory=list)
+    #: (batch, MB of RSS per part) after every batch: the curve a leak would show
+    rss_history: list[tuple[str, dict[str, int]]] = field(default_factory=list)
+
+    def after_batch(self, batch: str, snapshot: Snapshot) -> None:
+        self.last = snapshot
+        self.rss_history.append((batch, {k: v >> 20 for k, v in snapshot.rss.items()}))
 
     def record(self, rpc_key: str, outcome: Outcome) -> None:
         stats = self.rpcs.setdefault(rpc_key, RpcStats())
@@ -111,6 +117,7 @@ class FuzzReport:
                      for key, s in sorted(self.rpcs.items())},
             "processes": {"before": snap(self.first), "after": snap(self.last)},
             "vitals_problems": self.vitals_problems,
+            "rss_mb_after_each_batch": [{"batch": b, **rss} for b, rss in self.rss_history],
         }
 
     def write(self, path: Path) -> None:
