@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import av
 import numpy as np
 
 from mediamesh import media
@@ -248,15 +249,21 @@ def write_bad(folder: Path, good: dict[str, Path], seed: int = 8) -> dict[str, P
 
 
 def _zero_length_media(folder: Path) -> dict[str, Path]:
-    """A video with a stream and no frame, audio with a stream and no sample."""
-    out = {"no_frames.mp4": folder / "no_frames.mp4", "no_samples.m4a": folder / "no_samples.m4a",
-           "no_samples.mp3": folder / "no_samples.mp3"}
-    with contextlib.suppress(Exception), media.VideoWriter(out["no_frames.mp4"], 64, 48, 10):
-        pass
-    for name in ("no_samples.m4a", "no_samples.mp3"):
-        with contextlib.suppress(Exception):
-            media.write_audio(out[name], np.zeros(0, np.float32), RATE)
-    return {name: path for name, path in out.items() if path.exists()}
+    """Containers with a video or audio stream and not one frame or sample: the header is
+    written, then nothing (PyAV's writer needs a frame, so this goes to PyAV directly)."""
+    streams = {"no_frames.mp4": ("libx264", True), "no_frames.webm": ("libvpx-vp9", True),
+               "no_samples.m4a": ("aac", False), "no_samples.mp3": ("libmp3lame", False)}
+    out = {}
+    for name, (codec, video) in streams.items():
+        path = folder / name
+        with contextlib.suppress(Exception), av.open(str(path), "w") as container:
+            stream = container.add_stream(codec, rate=10 if video else 44_100)
+            if video:
+                stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+            container.start_encoding()
+        if path.exists():
+            out[name] = path
+    return out
 
 
 def _odd_files(folder: Path, good: dict[str, Path]) -> dict[str, Path]:
