@@ -37,6 +37,7 @@ class FuzzReport:
     first: Snapshot | None = None
     last: Snapshot | None = None
     vitals_problems: list[str] = field(default_factory=list)
+    run_states: dict[str, int] = field(default_factory=dict)  # the submitted runs, at the end
     #: (batch, MB of RSS per part) after every batch: the curve a leak would show
     rss_history: list[tuple[str, dict[str, int]]] = field(default_factory=list)
 
@@ -100,6 +101,9 @@ class FuzzReport:
         console = Console(width=width, record=True, file=io.StringIO())
         console.print(self.table())
         console.print(self.memory_table())
+        if self.run_states:
+            console.print("workflow runs the fuzz submitted, at the end: " + ", ".join(
+                f"{state} {n}" for state, n in sorted(self.run_states.items())))
         return console.export_text()
 
     def to_json(self) -> dict[str, Any]:
@@ -117,6 +121,7 @@ class FuzzReport:
                      for key, s in sorted(self.rpcs.items())},
             "processes": {"before": snap(self.first), "after": snap(self.last)},
             "vitals_problems": self.vitals_problems,
+            "workflow_runs": self.run_states,
             "rss_mb_after_each_batch": [{"batch": b, **rss} for b, rss in self.rss_history],
         }
 
