@@ -196,6 +196,8 @@ class Engine:
         decides whether to keep following.
         """
         doc, _ = await self.store.get(run_id)  # NOT_FOUND for an unknown run, first
+        if not from_start and doc["state"] in scheduler.TERMINAL_RUN:
+            return  # ended: nothing will come after now (no 15 s wait for silence)
         order = EventOrder(first=1 if from_start else doc["event_seq"])
         sub = await self.events.subscribe(run_id, from_start=True)
         try:
