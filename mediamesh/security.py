@@ -51,7 +51,8 @@ def server_credentials(settings: Settings) -> grpc.ServerCredentials | None:
     cert = _read(settings.tls_cert_file, "TLS certificate")
     ca = _read(settings.tls_ca_file, "TLS CA")
     if settings.tls_client_auth and ca is None:
-        raise ValueError("tls_client_auth needs tls_ca_file (the CA that signs callers' certificates)")
+        raise ValueError("tls_client_auth needs tls_ca_file (the CA that signs callers' "
+                         "certificates)")
     return grpc.ssl_server_credentials([(key, cert)], root_certificates=ca,
                                        require_client_auth=settings.tls_client_auth)
 
@@ -70,8 +71,9 @@ def channel_credentials(settings: Settings) -> grpc.ChannelCredentials | None:
 
 
 def tls_channel_options(settings: Settings) -> list[tuple[str, Any]]:
-    """Name to verify in the server certificate when it is not the dialled host."""
-    if settings.tls_server_name and channel_credentials(settings) is not None:
+    """Name to verify in the server certificate when it is not the dialled host (when the
+    channel is TLS at all: the same test as channel_credentials, without reading files)."""
+    if settings.tls_server_name and (settings.tls_ca_file or tls_enabled(settings)):
         return [("grpc.ssl_target_name_override", settings.tls_server_name)]
     return []
 

@@ -141,8 +141,8 @@ class Engine:
         return self._workflows[digest]
 
     async def submit(self, *, name: str = "", yaml_text: str = "", inputs: dict[str, Any],
-                     idempotency_key: str = "", labels: dict[str, str] | None = None,
-                     traceparent: str = "") -> dict[str, Any]:
+                     idempotency_key: str = "", labels: dict[str, str] | None = None
+                     ) -> dict[str, Any]:
         """Validate and start a run; the same idempotency key returns the same run."""
         if bool(name) == bool(yaml_text):
             raise InvalidArgument("give either workflow_name or workflow_yaml",
@@ -158,8 +158,7 @@ class Engine:
         doc = scheduler.new_run(run_id, workflow, values, labels or {}, idempotency_key)
         # one trace per run: the SubmitWorkflow span (a child of the caller's span when the
         # caller sent one); every step's span hangs below it, whichever engine runs it
-        doc["traceparent"] = (current_traceparent()
-                              or child_traceparent(trace_id_of(traceparent)))
+        doc["traceparent"] = current_traceparent() or child_traceparent("")
         doc["trace_id"] = trace_id_of(doc["traceparent"])
         outcome = scheduler.start(doc, workflow)
         local = self._claim_locally(doc, outcome)

@@ -7,6 +7,7 @@ reading gives figures since each part started.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import urllib.error
 import urllib.request
@@ -19,9 +20,8 @@ from mediamesh.mesh.triton_metrics import (
     BatchStats,
     ModelCounters,
     batch_deltas,
-    counters_by_model,
     metrics_url,
-    parse_prometheus,
+    scrape,
 )
 
 #: Codes that mean the mesh failed (the caller did nothing wrong); the rest of the non-OK
@@ -141,8 +141,10 @@ def read_mesh(settings: Settings, timeout_s: float = 1.0) -> MeshReading:
         port = settings.metrics_port(part)
         text = _get(f"http://{settings.host}:{port}/metrics", timeout_s) if port else None
         parts[part] = read_part(text) if text is not None else None
-    triton_text = _get(metrics_url(settings), timeout_s) if settings.embedded_triton else None
-    triton = counters_by_model(parse_prometheus(triton_text)) if triton_text else None
+    triton = None
+    if settings.embedded_triton:
+        with contextlib.suppress(urllib.error.URLError, OSError):  # down: shown as such
+            triton = scrape(metrics_url(settings), timeout_s)
     return MeshReading(parts, triton)
 
 
