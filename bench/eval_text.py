@@ -2,7 +2,7 @@
 everything in bench/results/eval_text.json (+ .md).
 
 Sections:
-  ocr   RecognizeText's reader (services.text.reader.TextReader: both PP-OCRv6 models in
+  ocr   RecognizeText's reader (mediamesh.ocr_reader.TextReader: both PP-OCRv6 models in
         onnxruntime on one thread through bench/local_models.py, the service's own
         pre/post-processing) on 1280x720 frames that each carry one Chinese and one English
         subtitle line (sentences from fixed lists, so the truth is exact), drawn white with
@@ -52,7 +52,7 @@ from local_models import LocalModels
 from text_semantics import eval_keywords, eval_moderation, eval_retrieval
 from text_speech import eval_speech
 
-from services.text.reader import ReadLine, TextReader
+from mediamesh.ocr_reader import ReadLine, TextReader
 
 RESULTS = Path(__file__).parent / "results"
 FONTS = {"wqy-zenhei": Path("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc"),

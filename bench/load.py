@@ -69,7 +69,7 @@ from rich.table import Table
 from tritonclient.utils import triton_to_np_dtype
 
 from bench.harness import bench_console, bench_mesh, latency_summary, machine
-from mediamesh import media
+from mediamesh import media, ocr
 from mediamesh.client import JobFailed, MeshClient
 from mediamesh.config import Settings, load_settings
 from mediamesh.errors import MeshError
@@ -90,7 +90,7 @@ from mediamesh.synth import green_screen, subtitles
 from mediamesh.synth.songs import render_song
 from mediamesh.v1 import audio_pb2, common_pb2, text_pb2, vision_pb2, workflow_pb2
 from services.audio import rhythm
-from services.text import embedder, ocr, transcriber
+from services.text import embedder, transcriber
 from services.vision import (
     fingerprint_job,
     portrait,

@@ -1,8 +1,8 @@
 """python -m services.text --config mesh.json"""
 from mediamesh.audio.voice_activity import MODEL as VAD_MODEL
+from mediamesh.ocr_reader import DETECTION_MODEL, RECOGNITION_MODEL
 from mediamesh.service_runtime import run_service, triton_models_ready
 from services.text.embedder import MODEL as EMBEDDING_MODEL
-from services.text.reader import DETECTION_MODEL, RECOGNITION_MODEL
 from services.text.servicer import bindings
 from services.text.transcriber import DECODER, ENCODER
 

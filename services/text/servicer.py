@@ -36,6 +36,7 @@ from mediamesh.media_inputs import (
     probe_picture,
 )
 from mediamesh.nats_client import NatsConnection
+from mediamesh.ocr_reader import ReadLine, TextReader
 from mediamesh.protocol import media_ref, progress
 from mediamesh.service_runtime import ServiceContext
 from mediamesh.v1 import common_pb2, text_pb2, text_pb2_grpc
@@ -51,7 +52,6 @@ from services.text import (
 )
 from services.text.embedder import MODEL_NAMES, Embedder, check_text, check_texts
 from services.text.moderation import Policies, Verdict
-from services.text.reader import ReadLine, TextReader
 from services.text.search_index import IndexedEntry, MediaEntries, SearchIndexes
 from services.text.subtitle_cues import Cue
 

@@ -18,8 +18,8 @@ from pathlib import Path
 
 from mediamesh import media
 from mediamesh.boxes import NormBox
+from mediamesh.ocr_reader import TextReader
 from mediamesh.worker_threads import run_in_thread
-from services.text.reader import TextReader
 
 PROBES = 8
 PROBE_MAX_SIDE = 960  # the detector's long side on probe frames (subtitles stay >= 20 px)

@@ -17,13 +17,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from mediamesh import media
+from mediamesh import media, ocr
 from mediamesh.boxes import NormBox
 from mediamesh.media_inputs import decode_chunk
+from mediamesh.ocr_reader import ReadLine, TextReader
 from mediamesh.storage import StoredOutput
 from mediamesh.worker_threads import run_in_thread
-from services.text import ocr, subtitle_band, subtitle_cues
-from services.text.reader import ReadLine, TextReader
+from services.text import subtitle_band, subtitle_cues
 
 DEFAULT_SAMPLE_FPS = 4.0
 MAX_SAMPLE_FPS = 30.0

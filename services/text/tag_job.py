@@ -12,13 +12,13 @@ from pathlib import Path
 
 import numpy as np
 
-from mediamesh import media
+from mediamesh import media, ocr
 from mediamesh.audio.whisper_features import RATE
 from mediamesh.inference import TritonClient
 from mediamesh.media_inputs import decode_audio_input, decode_chunk, is_still_image
+from mediamesh.ocr_reader import TextReader
 from mediamesh.worker_threads import run_in_thread
-from services.text import ocr, speech_job, subtitle_band, subtitles_job, tagging
-from services.text.reader import TextReader
+from services.text import speech_job, subtitle_band, subtitles_job, tagging
 from services.text.tagging import Source, TimedText
 
 SCENE_TEXT_INTERVAL_S = 2.5  # whole-frame reads (~0.5-0.9 s each on one core)

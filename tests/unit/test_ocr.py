@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from mediamesh import ocr
 from mediamesh.models import text_recognition
-from services.text import ocr
 
 
 def test_ctc_collapses_repeats_and_drops_blanks() -> None:

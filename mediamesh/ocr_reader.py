@@ -1,5 +1,5 @@
 """Reading the text in a picture through Triton: the detector on the whole picture, then
-the recogniser on its lines in batches of similar width (services.text.ocr does the
+the recogniser on its lines in batches of similar width (mediamesh.ocr does the
 steps in between)."""
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mediamesh import ocr
 from mediamesh.inference import TritonClient
 from mediamesh.models import text_detection, text_recognition
 from mediamesh.worker_threads import run_in_thread
-from services.text import ocr
 
 DETECTION_MODEL = "text_detection"
 RECOGNITION_MODEL = "text_recognition"

@@ -1,4 +1,5 @@
-"""OCR around the two PP-OCRv6 models: the steps that are not the networks.
+"""OCR around the two PP-OCRv6 models: the steps that are not the networks (shared: TextService
+reads pictures and subtitles with them, VisionService the titles of lecture slides).
 
 detect: picture -> detector input (short side 736, sides multiples of 32, as rapidocr)
   -> probability map -> `text_quads` (DB post-processing: threshold, contours, rotated
