@@ -1,23 +1,16 @@
-"""Spoken lines with exact times, said by espeak-ng (GPL-3, a Debian tool the tests and
-benches run as a data generator; `make system` installs it), for speech recognition tests.
-
-Voices: American English, and Mandarin read from Chinese characters by the pinyin voice
-with a female variant: espeak-ng 1.51's plain `cmn` voice spells its own pinyin as English
-words, and Whisper base takes its male Mandarin voice for Thai; "+Annie" it reads best.
-"""
+"""Spoken lines with exact times, said by espeak-ng (mediamesh.audio.espeak: GPL-3, a
+Debian tool run as a separate program; `make system` installs it), for speech recognition
+tests."""
 from __future__ import annotations
 
-import subprocess
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
-import scipy.io.wavfile
-import scipy.signal
+
+from mediamesh.audio import espeak
 
 RATE = 16_000
-VOICES = {"en": ("en-us", 150), "zh": ("cmn-latn-pinyin+Annie", 120)}  # voice, words/min
+VOICES = espeak.VOICES
 
 
 @dataclass(frozen=True)
@@ -30,15 +23,7 @@ class SpokenLine:
 def say(text: str, language: str = "en") -> np.ndarray:
     """16 kHz mono float32 of espeak-ng saying `text`, its leading and trailing silence
     trimmed."""
-    voice, speed = VOICES[language]
-    with tempfile.TemporaryDirectory() as tmp:
-        wav = Path(tmp) / "said.wav"
-        subprocess.run(["espeak-ng", "-v", voice, "-s", str(speed), "-w", str(wav), text],
-                       check=True, capture_output=True)
-        rate, pcm = scipy.io.wavfile.read(wav)
-    audio = scipy.signal.resample_poly(pcm.astype(np.float32) / 32768.0, RATE, rate)
-    loud = np.flatnonzero(np.abs(audio) > 1e-3)
-    return audio[loud[0]:loud[-1] + 1].astype(np.float32) if loud.size else audio[:0]
+    return espeak.say(text, language, RATE)
 
 
 def programme(lines: list[str], language: str = "en", gaps: list[float] | None = None,
