@@ -143,3 +143,13 @@ class RemoteHostNotAllowed(MeshError):
                  resource: str | None = None) -> None:
         super().__init__(message, StatusCode.PERMISSION_DENIED, "REMOTE_HOST_NOT_ALLOWED",
                          field_name=field_name, resource=resource)
+
+
+class SystemPackageMissing(MeshError):
+    """The server lacks an operating-system package the request needs (a CJK font, a
+    program); the message says which package to install."""
+
+    def __init__(self, message: str, *, field_name: str | None = None,
+                 resource: str | None = None) -> None:
+        super().__init__(message, StatusCode.FAILED_PRECONDITION, "SYSTEM_PACKAGE_MISSING",
+                         field_name=field_name, resource=resource)

@@ -22,14 +22,23 @@ __all__ = ["encode_image", "read_image", "write_image"]
 _EXTENSION_FORMATS = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".webp": "webp"}
 
 
-def read_image(source: MediaSource) -> np.ndarray:
-    """Decode a still image (or a video's first frame) to uint8 HxWx3 RGB; alpha is dropped."""
+def read_image(source: MediaSource, keep_alpha: bool = False) -> np.ndarray:
+    """Decode a still image (or a video's first frame) to uint8 HxWx3 RGB. With
+    ``keep_alpha``, an image that has an alpha channel (PNG, WebP) comes back HxWx4 RGBA."""
     name = source_name(source)
     with open_input(source) as container:
         stream = find_stream(container, "video", name)
         for frame in container.decode(stream):
+            if keep_alpha and _has_alpha(frame.format):
+                return np.ascontiguousarray(frame.to_ndarray(format="rgba"))
             return frame_rgb(frame)
     raise MediaDecodeError(f"cannot decode {name}: it contains no image")
+
+
+def _has_alpha(fmt: av.VideoFormat) -> bool:
+    """Pixel formats with an alpha component (rgba, yuva420p, ya8, pal8 with transparency)."""
+    return fmt.name.startswith(("rgba", "bgra", "argb", "abgr", "yuva", "gbrap", "ya")) \
+        or fmt.name == "pal8"
 
 
 def write_image(path: OutputPath, image: np.ndarray, quality: int = 90) -> None:

@@ -50,21 +50,21 @@ _TRANSITIONS = {compose_pb2.TRANSITION_STYLE_UNSPECIFIED: Transition.BEAT_MATCHE
                 compose_pb2.TRANSITION_STYLE_CUT: Transition.CUT}
 
 
-def _within(value: float, bounds: tuple[float, float], field_name: str, what: str) -> float:
+def within(value: float, bounds: tuple[float, float], field_name: str, what: str) -> float:
     if not (math.isfinite(value) and bounds[0] <= value <= bounds[1]):
         raise InvalidArgument(f"{field_name} must be {what} in [{bounds[0]:g}, {bounds[1]:g}], "
                               f"got {value:g}", field_name=field_name)
     return value
 
 
-def _target_lufs(value: float, field_name: str = "target_lufs") -> float | None:
-    return None if value == 0 else _within(value, LUFS_RANGE, field_name, "LUFS")
+def target_lufs_value(value: float, field_name: str = "target_lufs") -> float | None:
+    return None if value == 0 else within(value, LUFS_RANGE, field_name, "LUFS")
 
 
-def _ceiling(value: float, default: float | None, field_name: str) -> float | None:
+def ceiling_value(value: float, default: float | None, field_name: str) -> float | None:
     if value == 0:
         return default
-    return _within(value, CEILING_RANGE_DBTP, field_name, "dBTP")
+    return within(value, CEILING_RANGE_DBTP, field_name, "dBTP")
 
 
 def media_name(ref: common_pb2.MediaRef, fallback: str) -> str:
@@ -82,6 +82,7 @@ def media_name(ref: common_pb2.MediaRef, fallback: str) -> str:
 @dataclass(frozen=True)
 class ClipSpec:
     index: int
+    where: str  # the clip's field path, e.g. "clips[1]" or "timeline.audio_tracks[0].clips[2]"
     label: str  # "clips[1] (drums.wav)"
     source: common_pb2.MediaRef
     source_start: float
@@ -120,6 +121,22 @@ def _fade(fade: compose_pb2.Fade, field_name: str) -> Fade:
     return Fade(fade.duration, curve)
 
 
+def audio_clip(clip: compose_pb2.AudioClip, index: int, where: str) -> ClipSpec:
+    """One AudioClip checked and in domain values; `where` prefixes every field name."""
+    start, end = time_range(clip.source_range, f"{where}.source_range")
+    ratio = clip.tempo_ratio or 1.0
+    return ClipSpec(
+        index=index, where=where, label=f"{where} ({media_name(clip.source, 'inline audio')})",
+        source=clip.source, source_start=start, source_end=end,
+        start=within(clip.start, (0.0, 24 * 3600.0), f"{where}.start", "seconds"),
+        gain_db=within(clip.gain_db, GAIN_RANGE_DB, f"{where}.gain_db", "dB"),
+        fade_in=_fade(clip.fade_in, f"{where}.fade_in"),
+        fade_out=_fade(clip.fade_out, f"{where}.fade_out"),
+        tempo_ratio=within(ratio, TEMPO_RATIO_RANGE, f"{where}.tempo_ratio", "a speed factor"),
+        semitones=within(clip.pitch_semitones, (-PITCH_RANGE, PITCH_RANGE),
+                          f"{where}.pitch_semitones", "semitones"))
+
+
 def mix_spec(request: compose_pb2.MixAudioRequest) -> MixSpec:
     if not request.clips:
         raise InvalidArgument("clips is empty: give at least one clip to mix",
@@ -127,22 +144,7 @@ def mix_spec(request: compose_pb2.MixAudioRequest) -> MixSpec:
     if len(request.clips) > MAX_CLIPS:
         raise InvalidArgument(f"at most {MAX_CLIPS} clips per mix, got {len(request.clips)}",
                               field_name="clips")
-    clips = []
-    for i, clip in enumerate(request.clips):
-        where = f"clips[{i}]"
-        start, end = time_range(clip.source_range, f"{where}.source_range")
-        ratio = clip.tempo_ratio or 1.0
-        clips.append(ClipSpec(
-            index=i, label=f"{where} ({media_name(clip.source, 'inline audio')})",
-            source=clip.source, source_start=start, source_end=end,
-            start=_within(clip.start, (0.0, 24 * 3600.0), f"{where}.start", "seconds"),
-            gain_db=_within(clip.gain_db, GAIN_RANGE_DB, f"{where}.gain_db", "dB"),
-            fade_in=_fade(clip.fade_in, f"{where}.fade_in"),
-            fade_out=_fade(clip.fade_out, f"{where}.fade_out"),
-            tempo_ratio=_within(ratio, TEMPO_RATIO_RANGE, f"{where}.tempo_ratio",
-                                "a speed factor"),
-            semitones=_within(clip.pitch_semitones, (-PITCH_RANGE, PITCH_RANGE),
-                              f"{where}.pitch_semitones", "semitones")))
+    clips = [audio_clip(clip, i, f"clips[{i}]") for i, clip in enumerate(request.clips)]
     rate = request.sample_rate or DEFAULT_RATE
     if not 8_000 <= rate <= 96_000:
         raise InvalidArgument(f"sample_rate must be 8000-96000 Hz, got {rate}",
@@ -150,8 +152,8 @@ def mix_spec(request: compose_pb2.MixAudioRequest) -> MixSpec:
     channels = request.channels or DEFAULT_CHANNELS
     if channels not in (1, 2):
         raise InvalidArgument(f"channels must be 1 or 2, got {channels}", field_name="channels")
-    return MixSpec(clips, rate, channels, _target_lufs(request.target_lufs),
-                   _ceiling(request.true_peak_limit_dbtp, None, "true_peak_limit_dbtp"),
+    return MixSpec(clips, rate, channels, target_lufs_value(request.target_lufs),
+                   ceiling_value(request.true_peak_limit_dbtp, None, "true_peak_limit_dbtp"),
                    output_container(request.output.container, request.output.uri))
 
 
@@ -160,14 +162,14 @@ def check_clip(clip: ClipSpec, source_seconds: float) -> None:
     if clip.source_start >= source_seconds:
         raise InvalidArgument(f"{clip.label}: source_range starts at {clip.source_start:g} s "
                               f"but the audio is {source_seconds:.2f} s long",
-                              field_name=f"clips[{clip.index}].source_range")
+                              field_name=f"{clip.where}.source_range")
     length = clip.output_seconds(source_seconds)
     fades = clip.fade_in.duration + clip.fade_out.duration
     if fades > length + 1e-9:
         raise InvalidArgument(
             f"{clip.label}: fade_in ({clip.fade_in.duration:g} s) + fade_out "
             f"({clip.fade_out.duration:g} s) are longer than the clip ({length:.2f} s); "
-            "shorten the fades", field_name=f"clips[{clip.index}].fade_out.duration")
+            "shorten the fades", field_name=f"{clip.where}.fade_out.duration")
 
 
 # ---------------------------------------------------------------- RenderMedley
@@ -197,22 +199,22 @@ def medley_spec(request: compose_pb2.RenderMedleyRequest) -> MedleySpec:
     if bars > MAX_CROSSFADE_BARS:
         raise InvalidArgument(f"crossfade_bars must be 1-{MAX_CROSSFADE_BARS}, got {bars}",
                               field_name="crossfade_bars")
-    bpm = 0.0 if request.target_bpm == 0 else _within(request.target_bpm, BPM_RANGE,
+    bpm = 0.0 if request.target_bpm == 0 else within(request.target_bpm, BPM_RANGE,
                                                        "target_bpm", "BPM")
-    ceiling = _ceiling(request.true_peak_limit_dbtp, DEFAULT_CEILING_DBTP,
+    ceiling = ceiling_value(request.true_peak_limit_dbtp, DEFAULT_CEILING_DBTP,
                        "true_peak_limit_dbtp")
     assert ceiling is not None
     labels = [f"songs[{i}] ({media_name(s.audio, 'inline audio')})"
               for i, s in enumerate(request.songs)]
     for i, song in enumerate(request.songs):
-        _within(song.gain_db, GAIN_RANGE_DB, f"songs[{i}].gain_db", "dB")
+        within(song.gain_db, GAIN_RANGE_DB, f"songs[{i}].gain_db", "dB")
         needs_grid = transition is not Transition.CROSSFADE
         if needs_grid and not song.rhythm.beats:
             raise InvalidArgument(
                 f"{labels[i]} has no beat grid: pass the AnalyzeRhythm result in "
                 f"songs[{i}].rhythm, or use transition CROSSFADE",
                 field_name=f"songs[{i}].rhythm")
-    return MedleySpec(MedleyOptions(transition, bpm, bars), _target_lufs(request.target_lufs),
+    return MedleySpec(MedleyOptions(transition, bpm, bars), target_lufs_value(request.target_lufs),
                       ceiling, output_container(request.output.container, request.output.uri),
                       request.write_plot, request.full_songs, labels)
 
