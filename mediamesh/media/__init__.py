@@ -28,6 +28,7 @@ from mediamesh.media.video import (
     VideoWriter,
     YuvFrame,
     iter_frames,
+    iter_frames_at,
     iter_yuv_frames,
     read_frame_at,
 )
@@ -49,6 +50,7 @@ __all__ = [
     "decode_audio",
     "encode_image",
     "iter_frames",
+    "iter_frames_at",
     "iter_yuv_frames",
     "probe",
     "read_frame_at",

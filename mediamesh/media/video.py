@@ -52,8 +52,8 @@ from mediamesh.media._source import (
 from mediamesh.media.errors import MediaDecodeError, MediaEncodeError
 from mediamesh.media.planes import PIXEL_FORMAT, YuvPlanes
 
-__all__ = ["VideoFrame", "VideoWriter", "YuvFrame", "iter_frames", "iter_yuv_frames",
-           "read_frame_at"]
+__all__ = ["VideoFrame", "VideoWriter", "YuvFrame", "iter_frames", "iter_frames_at",
+           "iter_yuv_frames", "read_frame_at"]
 
 _EPS = 1e-6  # seconds; absorbs float rounding of rational timestamps
 
@@ -181,6 +181,33 @@ def read_frame_at(source: MediaSource, time: float) -> VideoFrame:
         assert shown is not None  # the loop either broke with a frame or raised
         frame_time, frame = shown
         return VideoFrame(_frame_index(stream, frame_time), frame_time, frame_rgb(frame))
+
+
+def iter_frames_at(source: MediaSource, times: list[float]) -> Iterator[VideoFrame]:
+    """For each of ``times`` (seconds), the first frame at or after it, in time order.
+
+    One forward decode from the earliest time; only the frames asked for are converted
+    to RGB (cheaper than read_frame_at per time when there are many: no seek each).
+    Times after the last frame get nothing.
+    """
+    wanted = sorted(times)
+    if not wanted:
+        return
+    name = source_name(source)
+    with open_input(source) as container:
+        stream = find_stream(container, "video", name)
+        reformatter = VideoReformatter()
+        k = 0
+        for time, frame in _decode_from(container, stream, max(0.0, wanted[0])):
+            if time < wanted[k] - _EPS:
+                continue
+            decoded = VideoFrame(_frame_index(stream, time), time,
+                                 frame_rgb(frame, None, reformatter))
+            while k < len(wanted) and wanted[k] <= time + _EPS:
+                yield decoded
+                k += 1
+            if k == len(wanted):
+                return
 
 
 def _decode_from(
