@@ -16,6 +16,7 @@ from mediamesh.worker_threads import run_in_thread
 from services.audio import chorus, rhythm, speech
 from services.audio.bars import FrameFeatures
 from services.audio.frame_cache import FrameCache, file_digest
+from services.audio.synthesis_servicer import SpeechSynthesisMixin
 
 ANALYSIS_RATE = 48_000  # BS.1770 is specified at 48 kHz; every input is measured there
 
@@ -44,7 +45,7 @@ def _measure(samples: np.ndarray, sections: list[tuple[float, float | None]]
     return reply
 
 
-class AudioServicer(audio_pb2_grpc.AudioServiceServicer):
+class AudioServicer(SpeechSynthesisMixin, audio_pb2_grpc.AudioServiceServicer):
     def __init__(self, ctx: ServiceContext) -> None:
         self.ctx = ctx
         self.frames = FrameCache(ctx.settings.analysis_cache_mb << 20)

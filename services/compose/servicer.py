@@ -31,6 +31,7 @@ from services.compose.audio_requests import (
     mix_spec,
     song_input,
 )
+from services.compose.creation_servicer import CreationMixin
 from services.compose.medley import PartPlan, PlanError, excerpt_bounds, plan_medley
 from services.compose.medley_render import MedleyResult, SongAudio, render_medley
 
@@ -42,7 +43,7 @@ _FORMATS = {compose_pb2.GIF_FORMAT_UNSPECIFIED: AnimatedFormat.GIF,
             compose_pb2.GIF_FORMAT_WEBP: AnimatedFormat.WEBP}
 
 
-class ComposeServicer(compose_pb2_grpc.ComposeServiceServicer):
+class ComposeServicer(CreationMixin, compose_pb2_grpc.ComposeServiceServicer):
     def __init__(self, ctx: ServiceContext) -> None:
         self.ctx = ctx
 

@@ -52,13 +52,14 @@ from services.text import (
 )
 from services.text.embedder import MODEL_NAMES, Embedder, check_text, check_texts
 from services.text.moderation import Policies, Verdict
+from services.text.script_match_servicer import ScriptMatchMixin
 from services.text.search_index import IndexedEntry, MediaEntries, SearchIndexes
 from services.text.subtitle_cues import Cue
 
 LANGUAGES = ("zh", "en")
 
 
-class TextServicer(text_pb2_grpc.TextServiceServicer):
+class TextServicer(ScriptMatchMixin, text_pb2_grpc.TextServiceServicer):
     def __init__(self, ctx: ServiceContext) -> None:
         self.ctx = ctx
         self.reader = TextReader(ctx.triton)
