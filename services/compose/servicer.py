@@ -1,5 +1,5 @@
-"""ComposeService: RenderGif, MixAudio and RenderMedley are built; the other RPCs answer
-UNIMPLEMENTED (the generated base class, mapped by the shared interceptor) until issue 9."""
+"""ComposeService: audio mixes and medleys, timelines (RenderTimeline, and ConcatVideo and
+RenderSummary built as timelines), animated previews."""
 from __future__ import annotations
 
 import contextlib
@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 
 import grpc
 
+from mediamesh import media
 from mediamesh.audio import loudness
 from mediamesh.errors import InvalidArgument
 from mediamesh.grpc_server import ServiceBinding
@@ -34,6 +35,13 @@ from services.compose.audio_requests import (
 from services.compose.creation_servicer import CreationMixin
 from services.compose.medley import PartPlan, PlanError, excerpt_bounds, plan_medley
 from services.compose.medley_render import MedleyResult, SongAudio, render_medley
+from services.compose.timeline import edits
+from services.compose.timeline.render import (
+    RenderProgress,
+    RenderResult,
+    render_timeline,
+    video_container,
+)
 
 MEDLEY_RATE = 44_100  # songs are decoded, stretched and mixed at this rate, in stereo
 MEDLEY_CHANNELS = 2
@@ -82,6 +90,84 @@ class ComposeServicer(CreationMixin, compose_pb2_grpc.ComposeServiceServicer):
                     output.path.unlink(missing_ok=True)  # never leave half a file
                 raise
 
+    async def RenderTimeline(self, request: compose_pb2.RenderTimelineRequest,  # noqa: N802
+                             context: grpc.aio.ServicerContext
+                             ) -> AsyncIterator[compose_pb2.RenderTimelineEvent]:
+        async for progress_or_result in self._render(request.timeline, request.output):
+            if isinstance(progress_or_result, compose_pb2.RenderTimelineResult):
+                yield compose_pb2.RenderTimelineEvent(result=progress_or_result)
+            else:
+                yield compose_pb2.RenderTimelineEvent(progress=progress_or_result)
+
+    async def ConcatVideo(self, request: compose_pb2.ConcatVideoRequest,  # noqa: N802
+                          context: grpc.aio.ServicerContext
+                          ) -> AsyncIterator[compose_pb2.ConcatVideoEvent]:
+        if not request.clips:
+            raise InvalidArgument("clips is empty: give the videos to join, in order",
+                                  field_name="clips")
+        if len(request.clips) > edits.MAX_CONCAT_CLIPS:
+            raise InvalidArgument(f"at most {edits.MAX_CONCAT_CLIPS} clips, got "
+                                  f"{len(request.clips)}", field_name="clips")
+        infos = [await self._probe_video(clip.source, f"clips[{i}].source")
+                 for i, clip in enumerate(request.clips)]
+        pieces = edits.concat_pieces(request, infos)
+        edits.check_transition(request.transition, min(e - s for _, s, e in pieces),
+                               "transition")
+        timeline = edits.sequence(pieces, request.transition, edits.output_format(
+            request.width, request.height, request.fps, infos[0]))
+        async for progress_or_result in self._render(timeline, request.output):
+            if isinstance(progress_or_result, compose_pb2.RenderTimelineResult):
+                yield compose_pb2.ConcatVideoEvent(result=compose_pb2.ConcatVideoResult(
+                    output=progress_or_result.output, duration=progress_or_result.duration))
+            else:
+                yield compose_pb2.ConcatVideoEvent(progress=progress_or_result)
+
+    async def RenderSummary(self, request: compose_pb2.RenderSummaryRequest,  # noqa: N802
+                            context: grpc.aio.ServicerContext
+                            ) -> AsyncIterator[compose_pb2.RenderSummaryEvent]:
+        info = await self._probe_video(request.video, "video")
+        pieces = edits.summary_pieces(request, info)
+        edits.check_transition(request.transition, min(e - s for _, s, e in pieces),
+                               "transition")
+        timeline = edits.sequence(pieces, request.transition,
+                                  edits.output_format(0, 0, 0.0, info))
+        async for progress_or_result in self._render(timeline, request.output):
+            if isinstance(progress_or_result, compose_pb2.RenderTimelineResult):
+                yield compose_pb2.RenderSummaryEvent(result=compose_pb2.RenderSummaryResult(
+                    output=progress_or_result.output, duration=progress_or_result.duration))
+            else:
+                yield compose_pb2.RenderSummaryEvent(progress=progress_or_result)
+
+    async def _probe_video(self, ref: common_pb2.MediaRef, field_name: str) -> media.MediaInfo:
+        async with self.ctx.store.local_file(ref, field_name) as path:
+            info = await probe_picture(path, field_name)
+        if is_still_image(info):
+            raise InvalidArgument(f"{field_name} is a still image; a video is needed",
+                                  field_name=field_name)
+        return info
+
+    async def _render(self, timeline: compose_pb2.Timeline, spec: common_pb2.OutputSpec
+                      ) -> AsyncIterator[common_pb2.Progress | compose_pb2.RenderTimelineResult]:
+        """The renderer's progress, then its result with the output published (the output
+        is removed if anything fails first)."""
+        store = self.ctx.store
+        output = await store.output_path(spec.uri, video_container(spec),
+                                         overwrite=spec.overwrite)
+        async with _kept_on_success([output]) as finish:
+            async for item in render_timeline(self.ctx, timeline, output.path):
+                if isinstance(item, RenderProgress):
+                    yield progress(item.done, item.total, item.stage, item.message)
+                    continue
+                assert isinstance(item, RenderResult)
+                await store.publish(output)
+                finish()
+                result = compose_pb2.RenderTimelineResult(
+                    output=media_ref(output, mime_for(output)), duration=item.duration,
+                    frames=item.frames, width=item.width, height=item.height)
+                if item.integrated_lufs is not None:
+                    result.integrated_lufs = item.integrated_lufs
+                yield result
+
     async def MixAudio(self, request: compose_pb2.MixAudioRequest,  # noqa: N802
                        context: grpc.aio.ServicerContext
                        ) -> AsyncIterator[compose_pb2.MixAudioEvent]:
@@ -91,7 +177,7 @@ class ComposeServicer(CreationMixin, compose_pb2_grpc.ComposeServiceServicer):
         for clip in spec.clips:
             yield compose_pb2.MixAudioEvent(progress=progress(
                 clip.index, total, "decode", f"decoding {clip.label}"))
-            source = await load_audio(self.ctx.store, clip.source, f"clips[{clip.index}].source",
+            source = await load_audio(self.ctx.store, clip.source, f"{clip.where}.source",
                                       clip.label, spec.rate, spec.channels,
                                       self.ctx.settings.max_song_seconds)
             check_clip(clip, source.shape[-1] / spec.rate)

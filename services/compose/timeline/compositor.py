@@ -18,6 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from mediamesh import media
 from services.compose.timeline.captions import CaptionTrack
 from services.compose.timeline.layers import ClipLayer, OverlayLayer, draw
 from services.compose.timeline.spec import TimelineSpec, TransitionKind, VideoClipSpec
@@ -131,10 +132,10 @@ class Compositor:
             overlay.close()
 
 
-def clip_opener(paths: dict[str, Path], sizes: dict[str, tuple[int, int]],
+def clip_opener(paths: dict[str, Path], infos: dict[str, media.MediaInfo],
                 frame: tuple[int, int]) -> OpenClip:
     """Opens a clip's layer from its source file (keyed by the clip's field path)."""
     def open_clip(clip: VideoClipSpec) -> ClipLayer:
-        return ClipLayer(clip, paths[clip.where], sizes[clip.where], frame)
+        return ClipLayer(clip, paths[clip.where], infos[clip.where], frame)
 
     return open_clip

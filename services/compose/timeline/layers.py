@@ -98,18 +98,21 @@ class ForwardFrames:
 class ClipLayer:
     """One video clip or still on a track, fitted to the output frame."""
 
-    def __init__(self, clip: VideoClipSpec, path: Path, source_size: tuple[int, int],
+    def __init__(self, clip: VideoClipSpec, path: Path, info: media.MediaInfo,
                  frame: tuple[int, int]) -> None:
         self.clip = clip
-        self.geometry = fit_geometry(source_size, frame, clip.fit)
+        self.geometry = fit_geometry((info.width or 1, info.height or 1), frame, clip.fit)
         self._still: np.ndarray | None = None
         self._frames: ForwardFrames | None = None
         if clip.still:
             image = media.read_image(path)
             self._still = _window(_resized(image, self.geometry.scaled), self.geometry)
         else:
+            # from one frame early: a range starting mid-frame opens on the frame then on
+            # screen, which began before the range did
+            early = max(0.0, clip.source_start - 1.0 / (info.fps or 1.0))
             self._frames = ForwardFrames(media.iter_frames(
-                path, start=clip.source_start, end=clip.source_end, size=self.geometry.scaled))
+                path, start=early, end=clip.source_end, size=self.geometry.scaled))
         self._last: np.ndarray | None = None
 
     def picture(self, t: float) -> Picture | None:

@@ -291,8 +291,7 @@ async def render_timeline(ctx: ServiceContext, timeline: compose_pb2.Timeline, o
         audio = await _soundtrack(ctx, spec, sources)
         total = spec.frame_count
         frame = (spec.width, spec.height)
-        opener = clip_opener(sources.paths, {w: (i.width or 1, i.height or 1)
-                                             for w, i in sources.infos.items()}, frame)
+        opener = clip_opener(sources.paths, sources.infos, frame)
         compositor = Compositor(spec, opener, _overlay_layers(spec, sources), captions)
         writer = media.VideoWriter(output, spec.width, spec.height, spec.fps,
                                    audio_sample_rate=soundtrack.RATE if audio is not None
