@@ -16,13 +16,21 @@ from mediamesh import media
 from mediamesh.errors import InvalidArgument, MeshError, StatusCode
 from mediamesh.grpc_server import ServiceBinding
 from mediamesh.media_inputs import check_video, is_still_image, probe_picture
+from mediamesh.ocr_reader import TextReader
 from mediamesh.protocol import media_ref, mime_for, progress, time_range
 from mediamesh.service_runtime import ServiceContext
 from mediamesh.storage import MediaStore, StoredOutput
 from mediamesh.v1 import common_pb2, vision_pb2, vision_pb2_grpc
 from mediamesh.worker_threads import run_in_thread
 from services.compose.animated_preview import AnimatedFormat
-from services.vision import matting, portrait, reframe_job, region_blur, subtitle_job
+from services.vision import (
+    lecture_job,
+    matting,
+    portrait,
+    reframe_job,
+    region_blur,
+    subtitle_job,
+)
 from services.vision.backgrounds import check_background_video, read_background_image
 from services.vision.cover_job import CoverJob, CoverOutcome, CoverSelector, check_options
 from services.vision.fingerprint import (
@@ -142,6 +150,33 @@ class VisionServicer(vision_pb2_grpc.VisionServiceServicer):
         self.fingerprinter = Fingerprinter(ctx.triton)
         self.blurrer = region_blur.RegionBlurrer(ctx.triton)
         self.cover_selector = CoverSelector(ctx.triton)
+        self.lecture_splitter = lecture_job.LectureSplitter(TextReader(ctx.triton))
+
+    async def SplitLecture(self, request: vision_pb2.SplitLectureRequest,
+                           context: grpc.aio.ServicerContext
+                           ) -> AsyncIterator[vision_pb2.SplitLectureEvent]:
+        params = lecture_job.slide_params(request.sample_fps, request.min_segment_seconds)
+        store = self.ctx.store
+        async with store.local_file(request.video, "video") as source:
+            info = await probe_picture(source, "video")
+            check_video(info, 0.0, None, self.ctx.settings.max_video_seconds, "video",
+                        "SplitLecture")
+            video = await store.output_path(
+                request.output.uri, lecture_job.output_extension(request.output.uri, info),
+                overwrite=request.output.overwrite)
+            outputs = lecture_job.LectureOutputs(
+                video, store.sibling(video, ".chapters", "json"),
+                store.sibling(video, ".chapters", "vtt"),
+                store.sibling(video, ".ffmetadata", "txt"))
+            job = lecture_job.LectureJob(source, params)
+            async for item in self.lecture_splitter.run(job, info, outputs):
+                if isinstance(item, lecture_job.LectureOutcome):
+                    published = [await store.publish(o) for o in outputs.all()]
+                    yield vision_pb2.SplitLectureEvent(result=_lecture_result(item, published))
+                else:
+                    yield vision_pb2.SplitLectureEvent(progress=common_pb2.Progress(
+                        fraction=item.fraction, stage=item.stage, done=item.done,
+                        total=item.total))
 
     async def Reframe(self, request: vision_pb2.ReframeRequest,  # noqa: N802
                       context: grpc.aio.ServicerContext
@@ -486,6 +521,23 @@ def _fingerprint_result(samples: Samples, sample_fps: float, duration: float
         version=VERSION, duration=duration,
         frame_hashes=[vision_pb2.FrameHash(time=float(t), hash=h.tobytes())
                       for t, h in zip(samples.times, samples.hashes, strict=True)])
+
+
+def _lecture_result(outcome: lecture_job.LectureOutcome, published: list[StoredOutput]
+                    ) -> vision_pb2.SplitLectureResult:
+    video, chapters_json, webvtt, ffmetadata = published
+    return vision_pb2.SplitLectureResult(
+        chapters=[vision_pb2.LectureChapter(
+            index=c.index, range=common_pb2.TimeRange(start=c.start, end=c.end), title=c.title,
+            title_confidence=c.title_confidence, key_frame_time=c.key_frame_time)
+            for c in outcome.chapters],
+        video=media_ref(video, mime_for(video)),
+        chapters_json=media_ref(chapters_json, "application/json"),
+        webvtt=media_ref(webvtt, "text/vtt"), ffmetadata=media_ref(ffmetadata, "text/plain"),
+        duration=outcome.duration,
+        ignored_regions=[common_pb2.Box(x=x, y=y, width=w, height=h)
+                         for x, y, w, h in outcome.split.masked],
+        builds=outcome.split.builds)
 
 
 def _cover_output(store: MediaStore, base: StoredOutput, index: int) -> StoredOutput:
