@@ -26,7 +26,7 @@ proto: venv
 models: venv
 	$(BIN)/mediamesh models build
 
-up: models
+up: models system
 	$(BIN)/mediamesh up
 
 down:
@@ -39,13 +39,20 @@ demo: up
 	$(BIN)/mediamesh demo --out-dir out
 	@echo "demo outputs are in ./out (mesh still running: 'make down' stops it)"
 
-# Debian tools the tests use as data generators (never linked into the services):
-# espeak-ng (GPL-3) says the sentences DetectSpeech and Transcribe must find.
+# Debian packages, none linked into the services:
+# - espeak-ng (GPL-3), run as a program: the narration of `mediamesh create`, and the
+#   sentences DetectSpeech and Transcribe must find in the tests;
+# - fonts for burned-in text (ComposeService text tracks): WenQuanYi Zen Hei draws Chinese
+#   (GPL-2 with the font exception) and DejaVu Sans Latin (free licence); the renderer
+#   prefers Noto Sans CJK (SIL OFL) when it is installed.
+SYSTEM_PACKAGES = espeak-ng fonts-wqy-zenhei fonts-dejavu-core
 system:
-	@command -v espeak-ng >/dev/null 2>&1 || { \
+	@{ command -v espeak-ng && test -e /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc && \
+	   test -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf; } >/dev/null 2>&1 || { \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get install -y -q espeak-ng >/dev/null 2>&1 || \
-	  { $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q espeak-ng >/dev/null; }; }
+	  $$SUDO apt-get install -y -q $(SYSTEM_PACKAGES) >/dev/null 2>&1 || \
+	  { $$SUDO apt-get update -q >/dev/null && \
+	    $$SUDO apt-get install -y -q $(SYSTEM_PACKAGES) >/dev/null; }; }
 
 test: models system
 	$(BIN)/python -m pytest -q
@@ -70,13 +77,8 @@ eval: models
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	$(BIN)/python bench/eval_audio.py
 
-# OCR quality on rendered zh/en subtitle frames (bench extra); the fonts are test data only.
+# OCR quality on rendered zh/en subtitle frames (bench extra; fonts from `make system`).
 eval-text: models system
-	@fc-list 2>/dev/null | grep -qi "wqy zen hei" && fc-list | grep -qi "dejavu sans" || { \
-	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get install -y -q fonts-wqy-zenhei fonts-dejavu-core >/dev/null 2>&1 || \
-	  { $$SUDO apt-get update -q >/dev/null && \
-	    $$SUDO apt-get install -y -q fonts-wqy-zenhei fonts-dejavu-core >/dev/null; }; }
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	$(BIN)/python bench/eval_text.py
 
