@@ -442,6 +442,33 @@ def extract_subtitles_command(
 
 
 @app.command()
+def lecture(
+        video: Annotated[Path, typer.Argument(help="a screen-recorded lecture (slides)")],
+        out: Annotated[Path | None, typer.Option(help="copy the chaptered video, JSON, "
+                                                 "WebVTT and ffmetadata here")] = None,
+        sample_fps: Annotated[float, typer.Option(help="frames compared per second "
+                                                  "(0 = the service's default, 3)")] = 0.0,
+        min_segment: Annotated[float, typer.Option(help="shortest chapter, seconds "
+                                                   "(0 = the service's default, 2)")] = 0.0
+        ) -> None:
+    """Chapters at the slide changes, titled from each slide's largest text
+    (VisionService.SplitLecture); the chapters are muxed into a copy of the video."""
+    from mediamesh.lecture_cli import chapters_table, copy_outputs, split_lecture
+
+    s = settings()
+    result = run_job(split_lecture(s, video, console, sample_fps=sample_fps,
+                                   min_segment=min_segment))
+    console.print(chapters_table(result))
+    if out is not None:
+        for path in copy_outputs(s, result, video, out):
+            console.print(f"wrote {path}", soft_wrap=True)
+    else:
+        for name, ref in (("video", result.video), ("json", result.chapters_json),
+                          ("webvtt", result.webvtt), ("ffmetadata", result.ffmetadata)):
+            console.print(f"{name}: {s.media_root / ref.uri}", soft_wrap=True)
+
+
+@app.command()
 def transcribe(
         audio: Annotated[Path, typer.Argument(help="an audio file, or a video with sound")],
         language: Annotated[str, typer.Option(help="BCP-47, e.g. en, zh (default: detected)")]

@@ -15,9 +15,11 @@ import pytest
 
 from mediamesh import media
 from mediamesh.client import MeshClient
+from mediamesh.config import Settings
 from mediamesh.synth import lectures
 from mediamesh.v1 import common_pb2, vision_pb2
 from tests.integration.streams import assert_invalid_argument, collect
+from tests.integration.test_mesh_health import cli
 
 SPEC = lectures.LectureSpec(seed=11, durations=(7.0, 3.0, 5.0), language="zh", fps=15.0)
 VTT_CUE = re.compile(r"^\d+\n\d\d:\d\d:\d\d\.\d{3} --> \d\d:\d\d:\d\d\.\d{3}\n[^\n]+$")
@@ -98,3 +100,15 @@ async def test_bad_inputs_say_what_is_wrong(client: MeshClient, media_root: Path
     await assert_invalid_argument(
         split("tests/lecture.mp4", output=common_pb2.OutputSpec(uri="tests/out.avi")),
         "output.uri", ".mp4 or .mkv")
+
+
+def test_cli_prints_the_chapters_and_copies_the_files(
+        mesh: Settings, lecture: lectures.LectureTruth, tmp_path: Path) -> None:
+    done = cli(mesh, "lecture", str(mesh.media_root / "tests" / "lecture.mp4"),
+               "--out", str(tmp_path / "chapters"))
+    assert done.returncode == 0, done.stderr
+    assert f"{len(lecture.starts)} chapters" in done.stdout
+    assert lecture.titles[-1] in done.stdout
+    names = sorted(p.name for p in (tmp_path / "chapters").iterdir())
+    assert names == ["lecture.chapters.json", "lecture.chapters.mp4", "lecture.chapters.vtt",
+                     "lecture.ffmetadata.txt"]
