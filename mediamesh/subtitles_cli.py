@@ -1,8 +1,10 @@
-"""`mediamesh remove-subtitles VIDEO` (VisionService.RemoveSubtitles) and `mediamesh
-extract-subtitles VIDEO` (TextService.ExtractSubtitles) on the running mesh, with a
-progress bar."""
+"""`mediamesh remove-subtitles VIDEO` (VisionService.RemoveSubtitles), `mediamesh
+extract-subtitles VIDEO` (TextService.ExtractSubtitles) and `mediamesh subtitles VIDEO`
+(workflows/subtitles.yaml: OCR and speech to SRT, optionally burned in) on the running
+mesh, with progress bars."""
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from rich.console import Console
@@ -73,3 +75,39 @@ def cues_table(result: text_pb2.ExtractSubtitlesResult) -> Table:
         table.add_row(str(cue.index), f"{cue.range.start:.2f}", f"{cue.range.end:.2f}",
                       cue.language, cue.text, f"{cue.confidence:.2f}")
     return table
+
+
+async def subtitles_workflow(settings: Settings, video: Path, console: Console, *,
+                             ocr: bool, speech: bool, burn_in: bool, out_dir: Path
+                             ) -> dict[str, Path]:
+    """workflows/subtitles.yaml on a local video (progress per step from the run's events);
+    copies the SRT files (and the subtitled video) into `out_dir`."""
+    from google.protobuf import json_format
+
+    from mediamesh import workflow_cli as wc
+    from mediamesh.v1 import workflow_pb2
+
+    if burn_in and not speech:
+        raise JobError("--burn-in burns the speech subtitles: drop --no-speech")
+    if not (ocr or speech):
+        raise JobError("--no-ocr and --no-speech leave nothing to do")
+    inputs = {"video": stage(settings, video).uri, "name": video.stem, "ocr": ocr,
+              "speech": speech, "burn_in": burn_in}
+    run_id = await wc.submit_run(settings, "subtitles", inputs, None, "")
+    console.print(f"subtitles run {run_id}", soft_wrap=True)
+    run = await wc.watch_run(settings, run_id, console)
+    if run.state != workflow_pb2.RUN_STATE_SUCCEEDED:
+        detail = run.error_message or f"see `mediamesh runs get {run_id}`"
+        raise JobError(f"the subtitles run failed: {detail}")
+    outputs = json_format.MessageToDict(run.outputs)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written: dict[str, Path] = {}
+    for key in ("srt", "speech_srt", "subtitled_video"):
+        uri = (outputs.get(key) or {}).get("uri")
+        if uri:
+            written[key] = out_dir / Path(uri).name
+            shutil.copy2(settings.media_root / uri, written[key])
+    for language, ref in sorted((outputs.get("srt_by_language") or {}).items()):
+        written[f"srt ({language})"] = out_dir / Path(ref["uri"]).name
+        shutil.copy2(settings.media_root / ref["uri"], written[f"srt ({language})"])
+    return written

@@ -109,3 +109,33 @@ def test_keywords_and_moderation_from_the_cli(mesh: Settings) -> None:
     assert checked.returncode == 0, checked.stderr
     results = json.loads(checked.stdout)["results"]
     assert results[0]["flagged"] and not results[1].get("flagged", False)
+
+
+def test_render_a_yaml_timeline_with_local_media(mesh: Settings, tmp_path: Path) -> None:
+    from mediamesh.synth import timeline_media as tm
+
+    tm.write_clip(tmp_path / "one.mp4", 1, seconds=1.0, width=320, height=96)
+    tm.write_clip(tmp_path / "two.mp4", 2, seconds=1.0, width=320, height=96)
+    (tmp_path / "edit.yaml").write_text("""
+fps: 25
+video_tracks:
+  - clips:
+      - {source: {uri: one.mp4}, start: 0}
+      - source: {uri: two.mp4}
+        start: 0.6
+        transition_in: {kind: TRANSITION_KIND_CROSSFADE, duration: 0.4}
+text_tracks:
+  - cues: [{text: "first words", range: {start: 0.2, end: 0.8}}]
+audio_tracks: [{kind: AUDIO_TRACK_KIND_CLIP}]
+""")
+    result = cli(mesh, "render", str(tmp_path / "edit.yaml"), "--out",
+                 str(tmp_path / "edit.mp4"))
+    assert result.returncode == 0, result.stderr
+    assert "320x96, 40 frames, 1.60 s" in result.stdout  # size and rate from the first clip
+    last = media.read_frame_at(tmp_path / "edit.mp4", 1.55)
+    assert tm.read_barcode(last.rgb) == (2, 23)  # output frame 38 (1.52 s) = 0.92 s into two
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("video_tracks: [{clips: [{source: {uri: one.mp4}, speed: 99}]}]\n")
+    refused = cli(mesh, "render", str(bad))
+    assert refused.returncode == 1 and "INVALID_ARGUMENT" in refused.stderr
+    assert "timeline.video_tracks[0].clips[0].speed" in refused.stderr

@@ -1,10 +1,12 @@
 """workflows/subtitles.yaml and workflows/tags.yaml end to end through the orchestrator:
-OCR and speech to SRT side by side, then both into a search index; tags into an index."""
+OCR and speech to SRT side by side, then both into a search index and the speech burned
+into a copy of the video; tags into an index."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
+import srt
 from google.protobuf import json_format
 
 from mediamesh import media
@@ -41,18 +43,32 @@ async def run_workflow(client: MeshClient, name: str, inputs: dict[str, object]
     return json_format.MessageToDict(run.outputs)
 
 
+def _first_cue_middle(srt_path: Path) -> float:
+    first = next(srt.parse(srt_path.read_text()))
+    return (first.start.total_seconds() + first.end.total_seconds()) / 2
+
+
 async def test_subtitles_workflow_reads_and_hears_then_indexes(client: MeshClient,
                                                                media_root: Path) -> None:
     path = media_root / "wf" / "talk.mp4"
     path.parent.mkdir(parents=True, exist_ok=True)
     truth = subtitled_clip_with_speech(path)
     outputs = await run_workflow(client, "subtitles.yaml", {
-        "video": "wf/talk.mp4", "name": "talk", "index": "wf-subtitles"})
+        "video": "wf/talk.mp4", "name": "talk", "index": "wf-subtitles", "burn_in": True})
     assert outputs["cues"] == len(truth.cues) and outputs["segments"] == len(SAID)
     assert outputs["language"] == "en"
     assert outputs["indexed"] == len(truth.cues) + len(SAID)
     assert "ancient ships" in (media_root / outputs["speech_srt"]["uri"]).read_text().lower()
     assert truth.cues[0].text in (media_root / outputs["srt"]["uri"]).read_text()
+    burned = media_root / outputs["subtitled_video"]["uri"]
+    source_info, burned_info = media.probe(path), media.probe(burned)
+    assert burned_info.has_audio and abs(burned_info.duration - source_info.duration) < 0.1
+    assert (burned_info.width, burned_info.height) == (source_info.width, source_info.height)
+    spoken_at = _first_cue_middle(media_root / outputs["speech_srt"]["uri"])
+    before = media.read_frame_at(path, spoken_at).rgb.astype(int)
+    after = media.read_frame_at(burned, spoken_at).rgb.astype(int)
+    band = slice(int(0.70 * 360), int(0.95 * 360))  # the default text region
+    assert np.abs(after[band] - before[band]).mean() > 3 * np.abs(after[:100] - before[:100]).mean()
     hits = (await client.text.Search(text_pb2.SearchRequest(
         index="wf-subtitles", query="free entry for kids", top_k=1), timeout=60)).hits
     assert hits[0].text.startswith("Tickets are free") and hits[0].media_id == "talk"

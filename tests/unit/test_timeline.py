@@ -44,7 +44,7 @@ def field_of(exc: pytest.ExceptionInfo[InvalidArgument]) -> str:
      "timeline.video_tracks[0].clips[1].speed"),
     (timeline(clip("a.mp4", 5), clip("b.mp4", 1)), "timeline.video_tracks[0].clips[1].start"),
     (timeline(clip("a.mp4", 0), width=4000, height=200), "timeline.width"),
-    (timeline(clip("a.mp4", 0), fps=0.0), "timeline.fps"),
+    (timeline(clip("a.mp4", 0), fps=500.0), "timeline.fps"),
     (timeline(clip("a.mp4", 0, transition_in=compose_pb2.Transition(
         kind=compose_pb2.TRANSITION_KIND_WIPE))),
      "timeline.video_tracks[0].clips[0].transition_in.duration"),

@@ -35,6 +35,7 @@ from services.compose.timeline.spec import (
     TrackKind,
     VideoClipSpec,
     check_track_overlaps,
+    fill_format,
     timeline_spec,
 )
 
@@ -138,7 +139,6 @@ async def _open_everything(ctx: ServiceContext, spec: TimelineSpec,
                                                           f"{clip.where}.source"))
             sources.paths[clip.where] = sources.paths[f"{clip.where}.source"]
             sources.infos[clip.where] = sources.infos[f"{clip.where}.source"]
-        check_track_overlaps(clips, spec.fps)
     for overlay in spec.overlays:
         await sources.open_picture(ctx, stack, overlay.image, f"{overlay.where}.image")
         if overlay.alpha is not None:
@@ -152,6 +152,16 @@ async def _open_everything(ctx: ServiceContext, spec: TimelineSpec,
                                       f"{info.duration:.2f} s long",
                                       field_name=f"{clip.where}.source_range")
     return sources
+
+
+def _first_clip_format(spec: TimelineSpec, sources: Sources) -> tuple[int, int, float] | None:
+    """(width, height, fps) of the earliest video clip (a still counts for its size)."""
+    clips = sorted((c for track in spec.video_tracks for c in track), key=lambda c: c.start)
+    for clip in clips:
+        info = sources.infos[clip.where]
+        if info.width and info.height:
+            return info.width, info.height, info.fps or 25.0
+    return None
 
 
 def _timeline_length(spec: TimelineSpec, sources: Sources) -> float:
@@ -273,6 +283,9 @@ async def render_timeline(ctx: ServiceContext, timeline: compose_pb2.Timeline, o
     async with contextlib.AsyncExitStack() as stack:
         yield RenderProgress(0, 1, "open", "opening and probing the sources")
         sources = await _open_everything(ctx, spec, stack)
+        fill_format(spec, _first_clip_format(spec, sources))
+        for clips in spec.video_tracks:
+            check_track_overlaps(clips, spec.fps)
         spec.duration = _timeline_length(spec, sources)
         if spec.duration <= 0:
             raise InvalidArgument(f"{ROOT} has nothing to show: its clips are empty",

@@ -375,9 +375,8 @@ def _audio_tracks(timeline: compose_pb2.Timeline) -> list[AudioTrackSpec]:
     return out
 
 
-def timeline_spec(timeline: compose_pb2.Timeline) -> TimelineSpec:
-    """Everything that can be checked without opening a file."""
-    width, height = timeline.width, timeline.height
+def check_format(width: int, height: int, fps: float) -> None:
+    """The output frame: sides in range, a plausible aspect ratio, a frame rate in range."""
     for name, value in (("width", width), ("height", height)):
         if not MIN_SIDE <= value <= MAX_SIDE:
             raise InvalidArgument(f"{ROOT}.{name} must be {MIN_SIDE}-{MAX_SIDE} pixels, got {value}",
@@ -386,7 +385,41 @@ def timeline_spec(timeline: compose_pb2.Timeline) -> TimelineSpec:
         raise InvalidArgument(f"{ROOT} is {width}x{height}: an aspect ratio beyond "
                               f"{MAX_ASPECT:g}:1 is not a video frame; check width and height",
                               field_name=f"{ROOT}.width")
-    fps = within(timeline.fps, FPS_RANGE, f"{ROOT}.fps", "frames per second")
+    within(fps, FPS_RANGE, f"{ROOT}.fps", "frames per second")
+
+
+def fill_format(spec: TimelineSpec, first: tuple[int, int, float] | None) -> None:
+    """Width, height and fps left at 0 take the first video clip's (`first`: its width,
+    height and fps; one side given, the other keeps the clip's aspect, rounded even)."""
+    if spec.width and spec.height and spec.fps:
+        return
+    if first is None:
+        raise InvalidArgument(f"{ROOT} has no video clip to take its size and frame rate from: "
+                              "give width, height and fps", field_name=f"{ROOT}.width")
+    w, h, rate = first
+    if spec.width and not spec.height:
+        spec.height = max(2, round(spec.width * h / w / 2) * 2)
+    elif spec.height and not spec.width:
+        spec.width = max(2, round(spec.height * w / h / 2) * 2)
+    elif not spec.width and not spec.height:
+        spec.width, spec.height = w + w % 2, h + h % 2
+    spec.fps = spec.fps or rate
+    check_format(spec.width, spec.height, spec.fps)
+
+
+def timeline_spec(timeline: compose_pb2.Timeline) -> TimelineSpec:
+    """Everything that can be checked without opening a file."""
+    width, height = timeline.width, timeline.height
+    fps = timeline.fps
+    if width and height and fps:
+        check_format(width, height, fps)
+    else:  # 0 = the first video clip's: checked once it is probed (fill_format)
+        for name, value in (("width", width), ("height", height)):
+            if value and not MIN_SIDE <= value <= MAX_SIDE:
+                raise InvalidArgument(f"{ROOT}.{name} must be {MIN_SIDE}-{MAX_SIDE} pixels, "
+                                      f"got {value}", field_name=f"{ROOT}.{name}")
+        if fps:
+            within(fps, FPS_RANGE, f"{ROOT}.fps", "frames per second")
     duration = within(timeline.duration, (0.0, 24 * 3600.0), f"{ROOT}.duration", "seconds")
     spec = TimelineSpec(
         width=width, height=height, fps=fps, duration=duration,
