@@ -29,9 +29,23 @@ def line_height(line: ReadLine) -> float:
     return float((((bl - tl) ** 2).sum() ** 0.5 + ((br - tr) ** 2).sum() ** 0.5) / 2)
 
 
+MIN_TITLE_CHARACTERS = 2  # letters, digits or CJK characters
+
+
+def is_wordlike(line: ReadLine) -> bool:
+    """A line that can be a title: wider than tall, with at least MIN_TITLE_CHARACTERS
+    letters or digits (a chart's bar or a rule reads as '1', '_' or '-' and is tall or
+    long, never a title)."""
+    left, top, right, bottom = line.quad.bounds
+    characters = sum(ch.isalnum() for ch in line.text)
+    return right - left > bottom - top and characters >= MIN_TITLE_CHARACTERS
+
+
 def title_of(lines: list[ReadLine]) -> ReadLine | None:
-    """A slide's title: the line with the tallest text; lines about as tall tie and the
-    topmost of them wins (a title sits above equally large text). None when no line."""
+    """A slide's title: of the word-like lines, the one with the tallest text; lines
+    about as tall tie and the topmost of them wins (a title sits above equally large
+    text). None when there is no word-like line."""
+    lines = [line for line in lines if is_wordlike(line)]
     if not lines:
         return None
     tallest = max(line_height(line) for line in lines)

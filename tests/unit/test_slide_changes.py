@@ -141,6 +141,11 @@ def test_title_is_the_tallest_line_topmost_on_ties() -> None:
     tie = [read("Subtitle", 200, 46), read("Title", 40, 48)]
     assert lecture_chapters.title_of(tie).text == "Title"  # type: ignore[union-attr]
     assert lecture_chapters.title_of([]) is None
+    chart = [read("Agenda", 40, 30), read("1", 200, 60), read("__", 120, 50)]  # bars, rules
+    assert lecture_chapters.title_of(chart).text == "Agenda"  # type: ignore[union-attr]
+    tall = ReadLine("ab", 0.9, Quad(np.array([[0, 0], [20, 0], [20, 90], [0, 90]], np.float32),
+                                    0.9))
+    assert lecture_chapters.title_of([tall]) is None
 
 
 CHAPTERS = [Chapter(0, 0.0, 65.5, "Intro & <Goals>", 0.98, 30.0),
