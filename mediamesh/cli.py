@@ -469,6 +469,47 @@ def lecture(
 
 
 @app.command()
+def subtitles(
+        video: Annotated[Path, typer.Argument(help="a video")],
+        ocr: Annotated[bool, typer.Option("--ocr/--no-ocr", help="read burned-in subtitles")
+                       ] = True,
+        speech: Annotated[bool, typer.Option("--speech/--no-speech", help="transcribe what "
+                                             "is said")] = True,
+        burn_in: Annotated[bool, typer.Option("--burn-in", help="burn the speech subtitles "
+                                              "into a copy of the video")] = False,
+        out: Annotated[Path, typer.Option(help="where to put the results")] = Path("out")
+        ) -> None:
+    """Subtitles of a video (workflows/subtitles.yaml): burned-in text by OCR and speech by
+    Whisper, each to SRT, both indexed for search; with --burn-in the speech subtitles are
+    drawn into a copy of the video (ComposeService.RenderTimeline)."""
+    from mediamesh.subtitles_cli import subtitles_workflow
+
+    written = run_job(subtitles_workflow(settings(), video, console, ocr=ocr, speech=speech,
+                                         burn_in=burn_in, out_dir=out))
+    for name, path in written.items():
+        console.print(f"{name}: {path}", soft_wrap=True)
+
+
+@app.command()
+def render(
+        timeline: Annotated[Path, typer.Argument(help="a timeline, YAML or JSON (compose.proto "
+                                                 "Timeline)")],
+        out: Annotated[Path | None, typer.Option(help="the video to write (default: the "
+                                                 "timeline's name, .mp4)")] = None) -> None:
+    """Render a multi-track timeline (ComposeService.RenderTimeline): video clips with
+    ranges, speed, fit and transitions; overlays; burned-in text; music, voice and clip
+    sound with ducking. Local media paths in the file are staged into the media root."""
+    from mediamesh.render_cli import render_timeline_file
+
+    target = out or Path(timeline.with_suffix(".mp4").name)
+    result, path = run_job(render_timeline_file(settings(), timeline, target, console))
+    loudness = f", {result.integrated_lufs:.1f} LUFS" if result.HasField("integrated_lufs") \
+        else ""
+    console.print(f"{path}: {result.width}x{result.height}, {result.frames} frames, "
+                  f"{result.duration:.2f} s{loudness}", soft_wrap=True)
+
+
+@app.command()
 def transcribe(
         audio: Annotated[Path, typer.Argument(help="an audio file, or a video with sound")],
         language: Annotated[str, typer.Option(help="BCP-47, e.g. en, zh (default: detected)")]
@@ -778,6 +819,42 @@ def medley(songs: Annotated[list[Path], typer.Argument(help="2-20 songs in play 
     for name, path in written.items():
         console.print(f"{name}: {path}", soft_wrap=True)
 
+
+@app.command()
+def create(script: Annotated[Path, typer.Argument(help="the script, a UTF-8 text file "
+                                                  "(Chinese or English)")],
+           media_dir: Annotated[Path, typer.Option("--media", help="the library: a folder "
+                                "of videos (and music)")],
+           music: Annotated[Path | None, typer.Option(help="the music bed; default: the "
+                            "first audio file under --media")] = None,
+           language: Annotated[str, typer.Option(help="auto | en | zh")] = "auto",
+           out: Annotated[Path, typer.Option(help="where to put the results")] = Path("out"),
+           width: Annotated[int, typer.Option(help="video width, pixels")] = 1280,
+           height: Annotated[int, typer.Option(help="video height, pixels")] = 720,
+           fps: Annotated[float, typer.Option(help="frames per second")] = 25.0) -> None:
+    """A script becomes a narrated video from a media library (workflows/create.yaml):
+    a shot per sentence, voice, music cut on the beat, subtitles; with the timeline JSON
+    and a contact sheet."""
+    from mediamesh.create_cli import create_video, matches_table
+
+    written, matches = run_job(create_video(
+        settings(), script, media_dir, music=music, language=language, out_dir=out,
+        width=width, height=height, fps=fps, console=console))
+    console.print(matches_table(matches))
+    for name, path in written.items():
+        console.print(f"{name}: {path}", soft_wrap=True)
+
+
+@app.command("synth-library")
+def synth_library(folder: Annotated[Path, typer.Argument(help="where to write it")]) -> None:
+    """Render the demo library for `mediamesh create`: ten captioned clips, a music bed and
+    two example scripts (English, Chinese)."""
+    from mediamesh.synth.library import write_library
+
+    truth = write_library(folder)
+    console.print(f"{len(truth.clips)} clips, music ({truth.music_bpm:.0f} BPM) and scripts "
+                  f"in {folder}: mediamesh create {folder / truth.scripts['zh']} --media "
+                  f"{folder}", soft_wrap=True)
 
 @app.command()
 def run(workflow: Annotated[str, typer.Argument(help="a registered workflow (name or "

@@ -2,7 +2,7 @@
 
 Ten short clips, each of one distinct subject drawn in its own colours (a red sunset over
 the sea, a city street at night, a green forest...) with an English caption burned in at
-the top that names it, so OCR (and tags from it) can describe every clip; one music bed
+the top that names it (over the first half of the clip, as a title), so OCR (and tags from it) can describe every clip; one music bed
 (mediamesh.synth.songs, so its beats are known); and two example scripts, English and
 Chinese, that describe some of the subjects in other words than the captions: matching a
 sentence to its clip must go by meaning, across languages.
@@ -22,6 +22,9 @@ from mediamesh.synth.songs import render_song
 
 WIDTH, HEIGHT, FPS = 640, 360, 25.0
 PAN_PX = 48  # the picture drifts sideways by this much over a clip: it is a video
+#: The caption is shown for this share of the clip, like a title: text that stays put on
+#: most of a video is a watermark to OCR (TextService drops it from 60 %).
+CAPTION_SHARE = 0.5
 MUSIC_SEED = 16  # 4/4 at ~118 BPM, short intro
 MUSIC_SECONDS = 45.0
 
@@ -67,8 +70,11 @@ def _city_night(x: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> np.nd
     heights = rng.uniform(0.25, 0.7, 15)
     building = y > 1 - heights[np.clip(cols, 0, 14)]
     img[building] = (30, 30, 45)
-    windows = building & ((x * 140).astype(int) % 3 == 0) & ((y * 90).astype(int) % 3 == 0)
-    img[windows & (rng.random(y.shape) < 0.6)] = (250, 210, 90)
+    # lit windows: 8 x 10 px panes on a 16 x 20 px grid (finer dots read as glyphs to OCR)
+    cell_x, cell_y = (x * WIDTH / 16).astype(int), (y * HEIGHT / 20).astype(int)
+    pane = ((x * WIDTH) % 16 < 8) & ((y * HEIGHT) % 20 < 10)
+    lit = rng.random((cell_y.max() + 1, cell_x.max() + 1)) < 0.6
+    img[building & pane & lit[cell_y, cell_x]] = (250, 210, 90)
     img[(y > 0.9)] = (40, 40, 50)
     return img
 
@@ -152,20 +158,20 @@ SUBJECTS: dict[str, tuple[str, Painter]] = {
 SCRIPT_EN = [
     ("The evening sky glows orange as the sun sinks into the water.", "sunset"),
     ("Tall trees stand quietly in the woods.", "forest"),
-    ("Lights shine along the busy road after dark.", "city"),
+    ("Neon signs glow above the crowded downtown avenue.", "city"),
     ("White peaks rise high above the valley.", "mountains"),
 ]
 SCRIPT_ZH = [
     ("傍晚的太阳慢慢落进大海。", "sunset"),
     ("树林里的大树安静地站着。", "forest"),
-    ("天黑以后，马路上的灯都亮了。", "city"),
+    ("市中心的马路上车来车往，霓虹灯闪烁。", "city"),
     ("高高的山顶上盖满了白雪。", "mountains"),
 ]
 
 
 def frames(name: str, seconds: float, seed: int = 0) -> np.ndarray:
-    """The clip's frames, uint8 (N, HEIGHT, WIDTH, 3): its picture drifting sideways under
-    its caption."""
+    """The clip's frames, uint8 (N, HEIGHT, WIDTH, 3): its picture drifting sideways, its
+    caption over the first CAPTION_SHARE of it."""
     caption, paint = SUBJECTS[name]
     rng = np.random.default_rng(seed + sum(map(ord, name)))
     wide = WIDTH + PAN_PX
@@ -176,7 +182,7 @@ def frames(name: str, seconds: float, seed: int = 0) -> np.ndarray:
     for i in range(count):
         shift = round(PAN_PX * i / max(1, count - 1))
         out[i] = picture[:, shift:shift + WIDTH]
-    _burn_caption(out, caption)
+    _burn_caption(out[:round(count * CAPTION_SHARE)], caption)
     return out
 
 

@@ -9,6 +9,7 @@ linear_sum_assignment): a greedy pass can give a later sentence's only good shot
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,6 +21,10 @@ MAX_SENTENCES = 200
 MAX_MEDIA = 500
 MAX_CANDIDATES = 5000
 DEFAULT_MIN_SHOT_S = 0.5
+#: A description needs this many letters or digits (Han characters count double): OCR of
+#: textures reads stray glyphs ("Zt", "22"), and a scrap matches any sentence a little.
+MIN_DESCRIPTION_WEIGHT = 3
+_HAN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 
 
 @dataclass(frozen=True)
@@ -86,7 +91,7 @@ def candidates(shots: list[list[tuple[float, float | None]]],
                 continue
             found = tuple(dict.fromkeys(
                 t.text.strip() for t in media_texts
-                if t.text.strip() and _overlaps(t, start, end)))
+                if informative(t.text) and _overlaps(t, start, end)))
             if found:
                 out.append(Candidate(m, start, end, found))
     if len(out) > MAX_CANDIDATES:
@@ -94,6 +99,12 @@ def candidates(shots: list[list[tuple[float, float | None]]],
                         StatusCode.RESOURCE_EXHAUSTED, "QUOTA_EXCEEDED", field_name="shots",
                         metadata={"limit": str(MAX_CANDIDATES)})
     return out
+
+
+def informative(text: str) -> bool:
+    """Enough letters to describe something (see MIN_DESCRIPTION_WEIGHT)."""
+    weight = sum(ch.isalnum() for ch in text) + len(_HAN.findall(text))
+    return weight >= MIN_DESCRIPTION_WEIGHT
 
 
 def _overlaps(text: LibraryText, start: float, end: float | None) -> bool:

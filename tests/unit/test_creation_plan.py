@@ -20,7 +20,7 @@ from services.compose.creation_plan import (
     plan_creation,
     snap_cuts,
 )
-from services.text.script_match import assign, shot_scores
+from services.text.script_match import LibraryText, assign, candidates, shot_scores
 
 FPS = 25.0
 SENTENCES = [Sentence("one", 0.25, 2.0), Sentence("two", 2.4, 4.1), Sentence("three", 4.5, 6.0)]
@@ -135,3 +135,19 @@ def test_narration_places_sentences_with_pauses() -> None:
     assert a1 - a0 == pytest.approx(1.0) and b0 - a1 == pytest.approx(0.4, abs=1e-4)
     assert b1 - b0 == pytest.approx(0.5) and said.duration > b1
     assert float(np.max(np.abs(said.samples))) == pytest.approx(0.9)
+
+
+def test_scraps_of_ocr_do_not_describe_a_shot() -> None:
+    texts = [[LibraryText("Zt", 0.0, None), LibraryText("22", 0.0, None),
+              LibraryText("sea", 0.0, None), LibraryText("森林", 0.0, None)],
+             [LibraryText("K", 0.0, None)]]
+    found = candidates([], texts, 0.5)
+    assert [c.texts for c in found] == [("sea", "森林")]  # media 1 has nothing usable
+
+
+def test_texts_describe_only_the_shots_they_overlap() -> None:
+    texts = [[LibraryText("a red sunset", 0.0, 2.0), LibraryText("a green forest", 2.5, 4.0),
+              LibraryText("nature film", 0.0, None)]]
+    found = candidates([[(0.0, 2.0), (2.0, 4.0), (4.0, 4.2)]], texts, 0.5)
+    assert [(c.start, c.texts) for c in found] == [
+        (0.0, ("a red sunset", "nature film")), (2.0, ("a green forest", "nature film"))]
