@@ -8,7 +8,8 @@ import itertools
 import numpy as np
 import pytest
 
-from services.audio.narration import RATE, assemble
+from mediamesh.errors import MeshError
+from services.audio.narration import RATE, assemble, narration_spec, output_container
 from services.compose.creation_plan import (
     MIN_SPEED,
     Music,
@@ -151,3 +152,26 @@ def test_texts_describe_only_the_shots_they_overlap() -> None:
     found = candidates([[(0.0, 2.0), (2.0, 4.0), (4.0, 4.2)]], texts, 0.5)
     assert [(c.start, c.texts) for c in found] == [
         (0.0, ("a red sunset", "nature film")), (2.0, ("a green forest", "nature film"))]
+
+
+@pytest.mark.parametrize(("text", "language", "pause", "wpm", "field"), [
+    ("", "", 0.0, 0, "text"),
+    ("...!?", "en", 0.0, 0, "text"),
+    ("Hello.", "de", 0.0, 0, "language"),
+    ("Hello.", "en", 9.0, 0, "pause"),
+    ("Hello.", "en", 0.0, 20, "words_per_minute"),
+])
+def test_narration_refuses_bad_requests(text: str, language: str, pause: float, wpm: int,
+                                        field: str) -> None:
+    with pytest.raises(MeshError) as caught:
+        narration_spec(text, language, pause, wpm)
+    assert caught.value.field_name == field
+
+
+def test_narration_spec_detects_the_language_and_splits() -> None:
+    spec = narration_spec("你好。再见！", "auto", 0.0, 0)
+    assert spec.language == "zh" and spec.sentences == ["你好。", "再见！"]
+    assert spec.pause == pytest.approx(0.4)
+    assert output_container("", "a/b.flac") == "flac"
+    with pytest.raises(MeshError):
+        output_container("mp3", "")
