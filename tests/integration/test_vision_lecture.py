@@ -88,6 +88,10 @@ async def test_bad_inputs_say_what_is_wrong(client: MeshClient, media_root: Path
     media.write_image(still, np.full((90, 160, 3), 200, np.uint8))
     tone = media_root / "tests" / "lecture-audio.wav"
     media.write_audio(tone, np.zeros((1, 16000), np.float32), 16000)
+    with av.open(str(media_root / "tests" / "lecture-empty.mp4"), "w") as empty:
+        stream = empty.add_stream("libx264", rate=25)  # a header, not one frame
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        empty.start_encoding()
 
     def split(uri: str, **fields: object) -> object:
         return collect(client.vision.SplitLecture(vision_pb2.SplitLectureRequest(
@@ -95,6 +99,7 @@ async def test_bad_inputs_say_what_is_wrong(client: MeshClient, media_root: Path
 
     await assert_invalid_argument(split("tests/slide.png"), "video", "still image")
     await assert_invalid_argument(split("tests/lecture-audio.wav"), "video", "no picture")
+    await assert_invalid_argument(split("tests/lecture-empty.mp4"), "video", "no picture")
     await assert_invalid_argument(split("tests/lecture.mp4", sample_fps=50.0), "sample_fps",
                                   "sample_fps must be")
     await assert_invalid_argument(
