@@ -14,7 +14,7 @@ import grpc
 from google.protobuf import json_format
 
 from mediamesh import media
-from mediamesh.errors import InvalidArgument
+from mediamesh.errors import InvalidArgument, MeshError, StatusCode
 from mediamesh.media_inputs import is_still_image, probe_audio, probe_picture
 from mediamesh.protocol import media_ref, mime_for, progress, time_range
 from mediamesh.service_runtime import ServiceContext
@@ -28,6 +28,9 @@ DEFAULT_FPS = 25.0
 MAX_SIDE = 4096
 MAX_FPS = 120.0
 DEFAULT_MUSIC_GAIN_DB = -6.0
+MUSIC_GAIN_RANGE = (-60.0, 12.0)
+MAX_SNAP_S = 2.0
+MAX_SENTENCES = 500
 DUCK_DB = -12.0
 RANGE_SLACK_S = 0.05  # a shot range may end this much past the probed end (rounding)
 
@@ -39,20 +42,24 @@ class CreationMixin:
                            context: grpc.aio.ServicerContext
                            ) -> compose_pb2.PlanCreationResponse:
         width, height, fps = _output_format(request)
+        if len(request.sentences) > MAX_SENTENCES:
+            raise MeshError(f"{len(request.sentences)} sentences; a creation plans at most "
+                            f"{MAX_SENTENCES}", StatusCode.RESOURCE_EXHAUSTED,
+                            "QUOTA_EXCEEDED", field_name="sentences",
+                            metadata={"limit": str(MAX_SENTENCES)})
         sentences = [_sentence(s, i) for i, s in enumerate(request.sentences)]
         if len(request.shots) != len(sentences):
             raise InvalidArgument(f"{len(sentences)} sentences but {len(request.shots)} shots: "
                                   "give one shot per sentence", field_name="shots")
-        duration = request.narration_duration
         async with self.ctx.store.local_file(request.narration, "narration") as path:
             info = await probe_audio(path, "narration")
-            duration = duration or info.duration
+        duration = _narration_duration(request.narration_duration, info.duration)
+        tolerance, _ = _mix_settings(request)
         shots = [await self._source_shot(shot, i) for i, shot in enumerate(request.shots)]
         music = await self._music(request)
-        tolerance = request.snap_tolerance or creation_plan.DEFAULT_SNAP_S
         try:
             plan = await run_in_thread(creation_plan.plan_creation, sentences, shots,
-                                       duration, music, fps, max(tolerance, 0.0))
+                                       duration, music, fps, tolerance)
         except PlanError as exc:
             raise InvalidArgument(str(exc), field_name=exc.field_name) from exc
         timeline = build_timeline(request, plan, width, height, fps)
@@ -149,6 +156,31 @@ def _output_format(request: compose_pb2.PlanCreationRequest) -> tuple[int, int, 
     return width, height, fps
 
 
+def _narration_duration(given: float, probed: float) -> float:
+    """The request's duration when set (it may trim the file's end), else the file's."""
+    if not given:
+        return probed
+    if not 0 < given <= probed + RANGE_SLACK_S:
+        raise InvalidArgument(f"narration_duration {given:g} s must be > 0 and at most the "
+                              f"narration's length ({probed:.3f} s); 0 = the whole file",
+                              field_name="narration_duration")
+    return given
+
+
+def _mix_settings(request: compose_pb2.PlanCreationRequest) -> tuple[float, float]:
+    """(snap tolerance, music gain dB), defaults applied and bounds checked."""
+    tolerance = request.snap_tolerance or creation_plan.DEFAULT_SNAP_S
+    if not tolerance <= MAX_SNAP_S:  # negative: no snapping
+        raise InvalidArgument(f"snap_tolerance must be at most {MAX_SNAP_S:g} s, got "
+                              f"{tolerance:g}", field_name="snap_tolerance")
+    gain = request.music_gain_db or DEFAULT_MUSIC_GAIN_DB
+    if not MUSIC_GAIN_RANGE[0] <= gain <= MUSIC_GAIN_RANGE[1]:
+        raise InvalidArgument(f"music_gain_db must be {MUSIC_GAIN_RANGE[0]:g}..."
+                              f"{MUSIC_GAIN_RANGE[1]:g} dB, got {gain:g}",
+                              field_name="music_gain_db")
+    return max(tolerance, 0.0), gain
+
+
 def _sentence(sentence: compose_pb2.CreationSentence, index: int) -> Sentence:
     start, end = time_range(sentence.range, f"sentences[{index}].range")
     if end is None:
@@ -206,7 +238,7 @@ def build_timeline(request: compose_pb2.PlanCreationRequest, plan: CreationPlan,
     if plan.music:
         bed = timeline.audio_tracks.add(
             kind=compose_pb2.AUDIO_TRACK_KIND_MUSIC, duck_under_speech=True, duck_db=DUCK_DB,
-            gain_db=request.music_gain_db or DEFAULT_MUSIC_GAIN_DB)
+            gain_db=_mix_settings(request)[1])
         fade_out = min(creation_plan.MUSIC_FADE_OUT_S, plan.duration / 4)
         for k, piece in enumerate(plan.music):
             clip = bed.clips.add(source=request.music, start=piece.output_start,
