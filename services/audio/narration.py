@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mediamesh.audio import espeak
-from mediamesh.errors import InvalidArgument, MeshError, StatusCode
+from mediamesh.errors import InvalidArgument, MeshError, StatusCode, SystemPackageMissing
 from mediamesh.sentences import detect_language, split_sentences
 
 RATE = 22_050  # espeak-ng's own rate: no resampling loss, and ample for a voice
@@ -109,9 +109,8 @@ def say_sentence(spec: NarrationSpec, index: int) -> np.ndarray:
     try:
         voice = espeak.say(spec.sentences[index], spec.language, RATE, spec.words_per_minute)
     except espeak.EspeakMissing as exc:
-        raise MeshError(f"{exc}; SynthesizeSpeech runs it as its voice",
-                        StatusCode.FAILED_PRECONDITION, "MODEL_NOT_FOUND",
-                        resource=espeak.PROGRAM) from exc
+        raise SystemPackageMissing(f"{exc}; SynthesizeSpeech runs it as its voice",
+                                   resource=espeak.PROGRAM) from exc
     except espeak.EspeakFailed as exc:
         raise MeshError(f"sentences[{index}] could not be said: {exc}", StatusCode.INTERNAL,
                         "INTERNAL_ERROR", field_name="text") from exc

@@ -4,12 +4,19 @@ narration exactly, cuts land on beats when near, shots are fitted by trimming, s
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from mediamesh.errors import MeshError
-from services.audio.narration import RATE, assemble, narration_spec, output_container
+from mediamesh.errors import MeshError, StatusCode, SystemPackageMissing
+from services.audio.narration import (
+    RATE,
+    assemble,
+    narration_spec,
+    output_container,
+    say_sentence,
+)
 from services.compose.creation_plan import (
     MIN_SPEED,
     Music,
@@ -175,3 +182,12 @@ def test_narration_spec_detects_the_language_and_splits() -> None:
     assert output_container("", "a/b.flac") == "flac"
     with pytest.raises(MeshError):
         output_container("mp3", "")
+
+
+def test_narration_without_espeak_says_what_to_install(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # a machine without the program
+    with pytest.raises(SystemPackageMissing) as caught:
+        say_sentence(narration_spec("Hello there.", "en", 0.0, 0), 0)
+    assert "apt-get install espeak-ng" in str(caught.value)
+    assert caught.value.code == StatusCode.FAILED_PRECONDITION
