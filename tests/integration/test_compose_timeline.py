@@ -2,7 +2,6 @@
 checked frame by frame on clips that carry their own clip id and frame number."""
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import grpc
@@ -19,6 +18,7 @@ from mediamesh.v1 import common_pb2, compose_pb2
 
 FPS = 25.0
 W, H = 320, 180
+B_START = 2.52  # b asks for 2.5 s, mid-frame: clips start on the nearest output frame
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +44,8 @@ async def render(client: MeshClient, timeline: compose_pb2.Timeline, uri: str
 
 
 def edit() -> compose_pb2.Timeline:
-    """a (0-3 s), b crossfading in at 2.5 s for 0.5 s, c at double speed wiping in at 5.2 s;
+    """a (0-3 s), b crossfading in at 2.5 s (snapped to frame 63, 2.52 s) for 0.5 s, c at
+    double speed wiping in at 5.2 s;
     a half-transparent logo from 1 s to 4 s; one subtitle cue; the clips' own sound."""
     timeline = compose_pb2.Timeline(width=W, height=H, fps=FPS)
     track = timeline.video_tracks.add()
@@ -63,14 +64,14 @@ def edit() -> compose_pb2.Timeline:
 
 
 def expected_source(t: float) -> tuple[int, int] | None:
-    """(clip id, source frame) shown at timeline second t outside the transitions: the
-    source frame whose display interval holds the source time (b starts mid-frame)."""
-    if t < 2.5:
-        return 1, math.floor(t * FPS + 1e-6)
-    if 3.0 <= t < 5.2:
-        return 2, math.floor((t - 2.5) * FPS + 1e-6)
+    """(clip id, source frame) shown at timeline second t outside the transitions: b's
+    start is snapped from 2.5 s (mid-frame) to the nearest frame, 2.52 s."""
+    if t < B_START:
+        return 1, round(t * FPS)
+    if B_START + 0.5 <= t < 5.2:
+        return 2, round((t - B_START) * FPS)
     if t >= 5.5:
-        return 3, math.floor((t - 5.2) * 2 * FPS + 1e-6)
+        return 3, round((t - 5.2) * 2 * FPS)
     return None
 
 
@@ -88,8 +89,8 @@ async def test_every_frame_lands_where_the_timeline_says(
         want = expected_source(t)
         if want is not None and tm.read_barcode(frame.rgb) != want:
             wrong.append((frame.index, tm.read_barcode(frame.rgb), want))
-        if 2.5 <= t < 3.0:  # crossfade: the flat colours blend by the transition's weight
-            w = (t - 2.5) / 0.5
+        if B_START <= t < B_START + 0.5:  # crossfade: colours blend by the weight
+            w = (t - B_START) / 0.5
             mix = (1 - w) * np.array(tm.colour_of(1)) + w * np.array(tm.colour_of(2))
             assert np.abs(frame.rgb[150, 160].astype(float) - mix).max() < 6, frame.index
         if 5.2 <= t < 5.5:  # wipe: the incoming clip from the left edge to w * width
@@ -100,8 +101,8 @@ async def test_every_frame_lands_where_the_timeline_says(
             assert np.abs(frame.rgb[100, min(W - 1, int(edge) + 10)].astype(int)
                           - tm.colour_of(2)).max() < 8, frame.index
         logo = frame.rgb[97, 272].astype(float)  # the disc's centre, half opaque
-        behind = np.array(tm.colour_of(1 if t < 2.5 else 2), float)
-        if 1.0 <= t < 2.5 or 3.0 <= t < 4.0:
+        behind = np.array(tm.colour_of(1 if t < B_START else 2), float)
+        if 1.0 <= t < B_START or B_START + 0.5 <= t < 4.0:
             assert np.abs(logo - (behind + 255) / 2).max() < 8, frame.index
         elif want is not None:
             assert np.abs(logo - np.array(tm.colour_of(want[0]))).max() < 8, frame.index

@@ -67,19 +67,37 @@ class TrackPlayer:
         for i in [i for i in self._layers if i < index]:
             self._layers.pop(i).close()
 
-    def paint(self, canvas: np.ndarray, t: float) -> np.ndarray:
-        """`canvas` (what lies below) with this track's picture at `t` on top."""
+    def _on_screen(self, t: float) -> tuple[int, bool] | None:
+        """(index of the clip shown at `t`, whether its transition_in is running), or None
+        before the first clip and in gaps; releases the layers no longer needed."""
         current = bisect.bisect_right(self._starts, t + EPS) - 1
         if current < 0:
-            return canvas
+            return None
         clip = self.clips[current]
         if t >= clip.end - EPS:  # a gap after the last clip that started
             self._release_before(current + 1)
-            return canvas
-        since = t - clip.start
+            return None
         transition = clip.transition
-        in_transition = transition.kind is not TransitionKind.CUT and since < transition.duration
+        in_transition = transition.kind is not TransitionKind.CUT \
+            and t - clip.start < transition.duration
         self._release_before(current - 1 if in_transition else current)
+        return current, in_transition
+
+    def planes(self, t: float) -> media.YuvPlanes | None:
+        """The frame as the decoder gave it when this track shows one full-frame clip at
+        its native size with no transition running (nothing to composite), else None."""
+        shown = self._on_screen(t)
+        if shown is None or shown[1]:
+            return None
+        return self._layer(shown[0]).planes(t)
+
+    def paint(self, canvas: np.ndarray, t: float) -> np.ndarray:
+        """`canvas` (what lies below) with this track's picture at `t` on top."""
+        shown = self._on_screen(t)
+        if shown is None:
+            return canvas
+        current, in_transition = shown
+        clip = self.clips[current]
         incoming = canvas.copy()
         picture = self._layer(current).picture(t)
         if picture is not None:
@@ -91,7 +109,8 @@ class TrackPlayer:
             held = self._layer(current - 1).picture(min(t, self.clips[current - 1].end - EPS))
             if held is not None:
                 draw(outgoing, held)
-        return blend(outgoing, incoming, transition.kind, transition.weight(since))
+        return blend(outgoing, incoming, clip.transition.kind,
+                     clip.transition.weight(t - clip.start))
 
     def close(self) -> None:
         self._release_before(len(self.clips) + 1)
@@ -110,19 +129,25 @@ class Compositor:
         self._overlays = overlays
         self._captions = captions
 
-    def frame(self, index: int) -> np.ndarray:
+    def frame(self, index: int) -> np.ndarray | media.YuvPlanes:
+        """Frame `index` as RGB, or as the source's own 4:2:0 planes when it is one clip
+        shown alone at the output size (a plain cut: no conversion, nothing drawn)."""
         t = index / self.spec.fps
+        overlays = [o for o in self._overlays if o.shown(t)]
+        captions = [p for c in self._captions for p in c.pictures(t)]
+        if not overlays and not captions and self._tracks:
+            planes = self._tracks[-1].planes(t)
+            if planes is not None:  # the top track covers the frame, opaque
+                return planes
         canvas = self._background.copy()
         for track in self._tracks:
             canvas = track.paint(canvas, t)
-        for overlay in self._overlays:
-            if overlay.shown(t):
-                picture = overlay.picture(t)
-                if picture is not None:
-                    draw(canvas, picture)
-        for captions in self._captions:
-            for picture in captions.pictures(t):
+        for overlay in overlays:
+            picture = overlay.picture(t)
+            if picture is not None:
                 draw(canvas, picture)
+        for picture in captions:
+            draw(canvas, picture)
         return canvas
 
     def close(self) -> None:

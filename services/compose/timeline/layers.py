@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Generic, TypeVar
 
 import cv2
 import numpy as np
@@ -19,6 +20,7 @@ from mediamesh import media
 from services.compose.timeline.spec import Fit, OverlaySpec, Rect, VideoClipSpec
 
 EPS = 1e-6  # seconds
+F = TypeVar("F", media.VideoFrame, media.YuvFrame)
 
 
 @dataclass(frozen=True)
@@ -71,23 +73,19 @@ def _resized(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
 
 
-class ForwardFrames:
+class ForwardFrames(Generic[F]):
     """The frame on screen at increasing source times: the last one starting at or before
     the asked time (the first frame for earlier times, the last for later ones)."""
 
-    def __init__(self, frames: Iterator[media.VideoFrame]) -> None:
+    def __init__(self, frames: Iterator[F]) -> None:
         self._frames = frames
-        self._current: media.VideoFrame | None = next(frames, None)
-        self._next: media.VideoFrame | None = next(frames, None)
+        self._current: F | None = next(frames, None)
+        self._next: F | None = next(frames, None)
 
-    @property
-    def empty(self) -> bool:
-        return self._current is None
-
-    def at(self, time: float) -> np.ndarray | None:
+    def at(self, time: float) -> F | None:
         while self._next is not None and self._next.time <= time + EPS:
             self._current, self._next = self._next, next(self._frames, None)
-        return None if self._current is None else self._current.rgb
+        return self._current
 
     def close(self) -> None:
         close = getattr(self._frames, "close", None)
@@ -96,42 +94,76 @@ class ForwardFrames:
 
 
 class ClipLayer:
-    """One video clip or still on a track, fitted to the output frame."""
+    """One video clip or still on a track, fitted to the output frame.
+
+    Each output frame shows the source frame nearest to its source time (the clip's
+    start and in-point are snapped to the frame grids when the timeline is resolved, so
+    at equal rates this is exact, and across rates picture and sound stay within half a
+    frame). A source already at the output size is decoded as 4:2:0 planes: frames that
+    show it alone go to the encoder untouched (`planes`), the others convert once."""
 
     def __init__(self, clip: VideoClipSpec, path: Path, info: media.MediaInfo,
                  frame: tuple[int, int]) -> None:
         self.clip = clip
         self.geometry = fit_geometry((info.width or 1, info.height or 1), frame, clip.fit)
+        self._half_frame = 0.5 / (info.fps or 25.0)
         self._still: np.ndarray | None = None
-        self._frames: ForwardFrames | None = None
+        self._frames: ForwardFrames[media.VideoFrame] | None = None
+        self._planar: ForwardFrames[media.YuvFrame] | None = None
+        self._rgb_of: tuple[int, np.ndarray] | None = None
         if clip.still:
             image = media.read_image(path)
             self._still = _window(_resized(image, self.geometry.scaled), self.geometry)
+            return
+        # from one frame early: a range starting mid-frame opens on the frame then on
+        # screen, which began before the range did
+        early = max(0.0, clip.source_start - 2 * self._half_frame)
+        native = self.geometry.scaled == frame and self.geometry.crop == (0, 0) \
+            and frame[0] % 2 == 0 and frame[1] % 2 == 0
+        if native:
+            self._planar = ForwardFrames(media.iter_yuv_frames(path, start=early,
+                                                               end=clip.source_end))
         else:
-            # from one frame early: a range starting mid-frame opens on the frame then on
-            # screen, which began before the range did
-            early = max(0.0, clip.source_start - 1.0 / (info.fps or 1.0))
             self._frames = ForwardFrames(media.iter_frames(
                 path, start=early, end=clip.source_end, size=self.geometry.scaled))
-        self._last: np.ndarray | None = None
+
+    def _source_time(self, t: float) -> float:
+        """The source time shown at timeline second `t`, moved half a frame on so the
+        forward reader's "last frame starting before" is the nearest frame."""
+        assert self.clip.source_end is not None
+        return min(self.clip.source_time(t), self.clip.source_end) + self._half_frame
+
+    def planes(self, t: float) -> media.YuvPlanes | None:
+        """The frame at `t` as 4:2:0 planes when the source is decoded that way, else None."""
+        if self._planar is None:
+            return None
+        frame = self._planar.at(self._source_time(t))
+        return None if frame is None else frame.planes
 
     def picture(self, t: float) -> Picture | None:
         """What the clip shows at timeline second `t` (its last frame once it has ended)."""
         if self._still is not None:
-            rgb = self._still
-        else:
-            assert self._frames is not None
-            source_time = min(self.clip.source_time(t), self.clip.source_end or float("inf"))
-            full = self._frames.at(source_time)
-            if full is None:
+            return Picture(self._still, *self.geometry.paste)
+        if self._planar is not None:
+            yuv = self._planar.at(self._source_time(t))
+            if yuv is None:
                 return None
-            rgb = _window(full, self.geometry) if self.geometry.crop != (0, 0) or \
-                full.shape[1::-1] != self.geometry.size else full
+            if self._rgb_of is None or self._rgb_of[0] != yuv.index:
+                self._rgb_of = (yuv.index, yuv.planes.to_rgb())
+            return Picture(self._rgb_of[1], 0, 0)
+        assert self._frames is not None
+        decoded = self._frames.at(self._source_time(t))
+        if decoded is None:
+            return None
+        full = decoded.rgb
+        rgb = _window(full, self.geometry) if self.geometry.crop != (0, 0) or \
+            full.shape[1::-1] != self.geometry.size else full
         return Picture(rgb, *self.geometry.paste)
 
     def close(self) -> None:
-        if self._frames is not None:
-            self._frames.close()
+        for frames in (self._frames, self._planar):
+            if frames is not None:
+                frames.close()
 
 
 def pixel_rect(rect: Rect, frame: tuple[int, int]) -> tuple[int, int, int, int]:
@@ -154,8 +186,8 @@ class OverlayLayer:
         self.size = (w, h)
         self._still_rgb: np.ndarray | None = None
         self._still_alpha: np.ndarray | None = None
-        self._video: ForwardFrames | None = None
-        self._matte: ForwardFrames | None = None
+        self._video: ForwardFrames[media.VideoFrame] | None = None
+        self._matte: ForwardFrames[media.VideoFrame] | None = None
         if image_is_still:
             image = _resized(media.read_image(image_path, keep_alpha=True), self.size)
             self._still_rgb = np.ascontiguousarray(image[..., :3])
@@ -175,13 +207,17 @@ class OverlayLayer:
 
     def picture(self, t: float) -> Picture | None:
         local = t - self.spec.start
-        rgb = self._still_rgb if self._video is None else self._video.at(local)
+        if self._video is None:
+            rgb = self._still_rgb
+        else:
+            shown = self._video.at(local)
+            rgb = None if shown is None else shown.rgb
         if rgb is None:
             return None
         alpha = self._still_alpha
         if self._matte is not None:
             matte = self._matte.at(local)
-            alpha = None if matte is None else matte[..., 0].astype(np.float32) / 255.0
+            alpha = None if matte is None else matte.rgb[..., 0].astype(np.float32) / 255.0
         if self.spec.opacity < 1.0:
             alpha = np.full(rgb.shape[:2], self.spec.opacity, np.float32) if alpha is None \
                 else alpha * np.float32(self.spec.opacity)

@@ -36,6 +36,7 @@ from services.compose.timeline.spec import (
     VideoClipSpec,
     check_track_overlaps,
     fill_format,
+    snap_to_frames,
     timeline_spec,
 )
 
@@ -263,7 +264,11 @@ def _paint_chunk(compositor: Compositor, writer: media.VideoWriter, first: int, 
     """Frames [first, last) and the sound that plays under them (interleaved per chunk,
     so players can stream the file)."""
     for index in range(first, last):
-        writer.write(compositor.frame(index))
+        picture = compositor.frame(index)
+        if isinstance(picture, media.YuvPlanes):
+            writer.write_planes(picture)
+        else:
+            writer.write(picture)
     if audio is not None:
         a = round(first / fps * soundtrack.RATE)
         b = audio.shape[1] if last >= total else round(last / fps * soundtrack.RATE)
@@ -285,6 +290,8 @@ async def render_timeline(ctx: ServiceContext, timeline: compose_pb2.Timeline, o
         sources = await _open_everything(ctx, spec, stack)
         fill_format(spec, _first_clip_format(spec, sources))
         for clips in spec.video_tracks:
+            for clip in clips:
+                snap_to_frames(clip, spec.fps, sources.infos[clip.where].fps)
             check_track_overlaps(clips, spec.fps)
         spec.duration = _timeline_length(spec, sources)
         if spec.duration <= 0:

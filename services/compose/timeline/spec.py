@@ -437,6 +437,22 @@ def timeline_spec(timeline: compose_pb2.Timeline) -> TimelineSpec:
     return spec
 
 
+def on_grid(seconds: float, fps: float) -> float:
+    """`seconds` moved to the nearest frame boundary at `fps`."""
+    return math.floor(seconds * fps + 0.5) / fps
+
+
+def snap_to_frames(clip: VideoClipSpec, fps: float, source_fps: float | None) -> None:
+    """A clip starts on an output frame and its in-point is a source frame, as in an
+    editor: the picture cannot start between frames, and the clip's sound (cut at the
+    same times) then stays in step with it."""
+    clip.start = on_grid(clip.start, fps)
+    if not clip.still and source_fps:
+        clip.source_start = on_grid(clip.source_start, source_fps)
+        if clip.source_end is not None and clip.source_end <= clip.source_start:
+            clip.source_end = clip.source_start + 1.0 / source_fps
+
+
 def check_track_overlaps(clips: list[VideoClipSpec], fps: float) -> None:
     """After resolving: a clip may overlap the one before only by its transition_in."""
     slack = FRAME_SLACK / fps
