@@ -4,6 +4,9 @@ Every frame is compared with the last *sample* (SlideParams.sample_fps) on a gri
 CELL x CELL pixel cells. At the end:
 - the presenter's picture-in-picture is the area whose cells change in a large share of
   sample pairs (a talking head never stops moving); its bounding boxes are masked;
+- cells that keep changing around a pair (in LOCAL_SHARE of the LOCAL_PAIRS pairs each
+  side, the neighbours left out for transitions) are motion there: a clip playing in a
+  slide, a presenter who turns the camera on for part of the lecture;
 - in each sample pair, changed cells form components; cursor-sized ones are dropped (a
   pointer moving over a still slide touches a cell or two where it was and where it is);
 - a pair with enough changed cells left is a change, unless it only *adds* ink where the
@@ -27,6 +30,8 @@ CELL = 8  # pixels of the analysis frame
 PIXEL_DELTA = 24  # grey levels: a pixel changed (capture and compression noise stay below)
 CELL_SHARE = 0.04  # of a cell's pixels changed: the cell changed
 PERSISTENT_SHARE = 0.3  # of sample pairs a cell changes in: it is the presenter's picture
+LOCAL_PAIRS = 5  # sample pairs each side of a pair that tell local motion (a clip playing)
+LOCAL_SHARE = 0.5  # of those pairs a cell changes in: it is moving there, not a slide
 MIN_PERSISTENT_CELLS = 4  # a persistent component smaller than this is no picture-in-picture
 CURSOR_CELLS = 6  # a component at most this many cells wide and high, and ...
 CURSOR_PIXELS = 120  # ... with fewer changed pixels is a pointer (where it was and is)
@@ -159,8 +164,9 @@ class SlideChangeDetector:
         min_cells = max(MIN_CHANGED_CELLS, round(MIN_CHANGED_SHARE * unmasked))
         changes: list[tuple[int, float]] = []  # (pair index, refined time)
         builds: list[float] = []
-        significant = [slide_cells(f, p.changed, mask) for f, p in
-                       zip(flagged, self._pairs, strict=True)]
+        moving = local_motion(flagged)
+        significant = [slide_cells(f & ~m, p.changed, mask) for f, m, p in
+                       zip(flagged, moving, self._pairs, strict=True)]
         for i, (pair, cells) in enumerate(zip(self._pairs, significant, strict=True)):
             count = int(cells.sum())
             if count < min_cells:
@@ -214,6 +220,24 @@ def presenter_mask(flagged: np.ndarray) -> tuple[np.ndarray, list[tuple[int, int
         mask[y0:y1, x0:x1] = True
         boxes.append((int(x0), int(y0), int(x1 - x0), int(y1 - y0)))
     return mask, boxes
+
+
+def local_motion(flagged: np.ndarray) -> np.ndarray:
+    """(pairs, rows, cols) bool: cells that change in at least LOCAL_SHARE of the up to
+    LOCAL_PAIRS pairs before and after each pair, the adjacent pairs not counted (a
+    dissolve spans two or three pairs). Fewer than three such pairs: no motion known."""
+    n = len(flagged)
+    totals = np.concatenate([np.zeros((1, *flagged.shape[1:]), np.int32),
+                             np.cumsum(flagged, axis=0, dtype=np.int32)])
+    moving = np.zeros_like(flagged)
+    for i in range(n):
+        lo, hi = max(0, i - LOCAL_PAIRS), min(n, i + LOCAL_PAIRS + 1)
+        before = totals[max(lo, i - 1)] - totals[lo]  # pairs lo .. i-2
+        after = totals[hi] - totals[min(hi, i + 2)]  # pairs i+2 .. hi-1
+        count = max(0, i - 1 - lo) + max(0, hi - i - 2)
+        if count >= 3:
+            moving[i] = before + after >= LOCAL_SHARE * count
+    return moving
 
 
 def slide_cells(changed: np.ndarray, pixels: np.ndarray, mask: np.ndarray) -> np.ndarray:

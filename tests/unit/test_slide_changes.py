@@ -124,6 +124,31 @@ def test_changes_closer_than_the_minimum_keep_the_later() -> None:
     assert starts(split) == pytest.approx([0.0, 5.8])
 
 
+def test_a_clip_playing_in_a_slide_and_a_late_presenter_start_no_chapters() -> None:
+    rng = np.random.default_rng(4)
+    frames = []
+    for t, picture in lecture([(0.0, slide(20)), (8.0, slide(21)), (22.0, slide(22))], 30.0,
+                              presenter=False):
+        picture = picture.copy()
+        if 10.0 <= t < 17.0:  # a clip plays on the second slide for 7 s
+            picture[60:110, 60:140] = rng.integers(0, 255, (50, 80), dtype=np.uint8)
+        if t >= 12.0:  # the presenter turns the camera on
+            picture = with_presenter(picture, t, rng)
+        frames.append((t, picture))
+    assert starts(run(frames)) == pytest.approx([0.0, 8.0, 22.0])
+
+
+def test_a_dissolve_is_one_change() -> None:
+    a, b = slide(30).astype(np.float32), slide(31).astype(np.float32)
+    frames = []
+    for i in range(round(12 * FPS)):
+        t = i / FPS
+        mix = min(1.0, max(0.0, (t - 5.0) / 0.6))  # 0.6 s cross-fade from 5 s
+        frames.append((t, with_cursor(((1 - mix) * a + mix * b).astype(np.uint8), t)))
+    found = starts(run(frames))
+    assert len(found) == 2 and 5.0 <= found[1] <= 5.6
+
+
 def test_a_single_frame_is_one_chapter() -> None:
     split = run([(0.0, slide(1))], duration=0.04)
     assert [(s.start, s.end) for s in split.segments] == [(0.0, 0.04)]
