@@ -477,15 +477,18 @@ def subtitles(
                                              "is said")] = True,
         burn_in: Annotated[bool, typer.Option("--burn-in", help="burn the speech subtitles "
                                               "into a copy of the video")] = False,
+        mux: Annotated[bool, typer.Option("--mux", help="add the subtitles as switchable "
+                                          "tracks to an mkv copy (no re-encoding)")] = False,
         out: Annotated[Path, typer.Option(help="where to put the results")] = Path("out")
         ) -> None:
     """Subtitles of a video (workflows/subtitles.yaml): burned-in text by OCR and speech by
     Whisper, each to SRT, both indexed for search; with --burn-in the speech subtitles are
-    drawn into a copy of the video (ComposeService.RenderTimeline)."""
+    drawn into a copy of the video (ComposeService.RenderTimeline); with --mux both SRTs
+    become switchable tracks of an mkv copy (ComposeService.MuxSubtitles)."""
     from mediamesh.subtitles_cli import subtitles_workflow
 
     written = run_job(subtitles_workflow(settings(), video, console, ocr=ocr, speech=speech,
-                                         burn_in=burn_in, out_dir=out))
+                                         burn_in=burn_in, mux=mux, out_dir=out))
     for name, path in written.items():
         console.print(f"{name}: {path}", soft_wrap=True)
 

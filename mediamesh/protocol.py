@@ -28,7 +28,8 @@ def time_range(r: common_pb2.TimeRange, field_name: str = "range") -> tuple[floa
     return start, (end if end > 0 else None)
 
 
-MIME_BY_EXTENSION = {"mp4": "video/mp4", "webm": "video/webm", "png": "image/png",
+MIME_BY_EXTENSION = {"mp4": "video/mp4", "webm": "video/webm", "mkv": "video/x-matroska",
+                     "mov": "video/quicktime", "png": "image/png",
                      "jpg": "image/jpeg", "gif": "image/gif", "webp": "image/webp",
                      "wav": "audio/wav", "mp3": "audio/mpeg", "m4a": "audio/mp4",
                      "flac": "audio/flac", "aac": "audio/aac", "ogg": "audio/ogg",

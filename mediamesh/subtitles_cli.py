@@ -78,8 +78,8 @@ def cues_table(result: text_pb2.ExtractSubtitlesResult) -> Table:
 
 
 async def subtitles_workflow(settings: Settings, video: Path, console: Console, *,
-                             ocr: bool, speech: bool, burn_in: bool, out_dir: Path
-                             ) -> dict[str, Path]:
+                             ocr: bool, speech: bool, burn_in: bool, mux: bool,
+                             out_dir: Path) -> dict[str, Path]:
     """workflows/subtitles.yaml on a local video (progress per step from the run's events);
     copies the SRT files (and the subtitled video) into `out_dir`."""
     from google.protobuf import json_format
@@ -92,7 +92,7 @@ async def subtitles_workflow(settings: Settings, video: Path, console: Console, 
     if not (ocr or speech):
         raise JobError("--no-ocr and --no-speech leave nothing to do")
     inputs = {"video": stage(settings, video).uri, "name": video.stem, "ocr": ocr,
-              "speech": speech, "burn_in": burn_in}
+              "speech": speech, "burn_in": burn_in, "mux": mux}
     run_id = await wc.submit_run(settings, "subtitles", inputs, None, "")
     console.print(f"subtitles run {run_id}", soft_wrap=True)
     run = await wc.watch_run(settings, run_id, console)
@@ -102,7 +102,7 @@ async def subtitles_workflow(settings: Settings, video: Path, console: Console, 
     outputs = json_format.MessageToDict(run.outputs)
     out_dir.mkdir(parents=True, exist_ok=True)
     written: dict[str, Path] = {}
-    for key in ("srt", "speech_srt", "subtitled_video"):
+    for key in ("srt", "speech_srt", "subtitled_video", "tracks_video"):
         uri = (outputs.get(key) or {}).get("uri")
         if uri:
             written[key] = out_dir / Path(uri).name

@@ -9,8 +9,9 @@ import grpc
 
 from mediamesh import media
 from mediamesh.audio import loudness
-from mediamesh.errors import InvalidArgument
+from mediamesh.errors import InvalidArgument, MediaUnusable
 from mediamesh.grpc_server import ServiceBinding
+from mediamesh.media.remux import remux
 from mediamesh.media_inputs import is_still_image, probe_picture
 from mediamesh.protocol import media_ref, mime_for, progress, time_range
 from mediamesh.service_runtime import ServiceContext
@@ -35,6 +36,7 @@ from services.compose.audio_requests import (
 from services.compose.creation_servicer import CreationMixin
 from services.compose.medley import PartPlan, PlanError, excerpt_bounds, plan_medley
 from services.compose.medley_render import MedleyResult, SongAudio, render_medley
+from services.compose.subtitle_tracks import checked_tracks, subtitle_container
 from services.compose.timeline import edits
 from services.compose.timeline.render import (
     RenderProgress,
@@ -55,7 +57,7 @@ class ComposeServicer(CreationMixin, compose_pb2_grpc.ComposeServiceServicer):
     def __init__(self, ctx: ServiceContext) -> None:
         self.ctx = ctx
 
-    async def RenderGif(self, request: compose_pb2.RenderGifRequest,  # noqa: N802
+    async def RenderGif(self, request: compose_pb2.RenderGifRequest,
                         context: grpc.aio.ServicerContext
                         ) -> AsyncIterator[compose_pb2.RenderGifEvent]:
         fmt = _FORMATS.get(request.format)
@@ -90,7 +92,7 @@ class ComposeServicer(CreationMixin, compose_pb2_grpc.ComposeServiceServicer):
                     output.path.unlink(missing_ok=True)  # never leave half a file
                 raise
 
-    async def RenderTimeline(self, request: compose_pb2.RenderTimelineRequest,  # noqa: N802
+    async def RenderTimeline(self, request: compose_pb2.RenderTimelineRequest,
                              context: grpc.aio.ServicerContext
                              ) -> AsyncIterator[compose_pb2.RenderTimelineEvent]:
         async for progress_or_result in self._render(request.timeline, request.output):
@@ -99,7 +101,7 @@ class ComposeServicer(CreationMixin, compose_pb2_grpc.ComposeServiceServicer):
             else:
                 yield compose_pb2.RenderTimelineEvent(progress=progress_or_result)
 
-    async def ConcatVideo(self, request: compose_pb2.ConcatVideoRequest,  # noqa: N802
+    async def ConcatVideo(self, request: compose_pb2.ConcatVideoRequest,
                           context: grpc.aio.ServicerContext
                           ) -> AsyncIterator[compose_pb2.ConcatVideoEvent]:
         if not request.clips:
@@ -122,7 +124,7 @@ class ComposeServicer(CreationMixin, compose_pb2_grpc.ComposeServiceServicer):
             else:
                 yield compose_pb2.ConcatVideoEvent(progress=progress_or_result)
 
-    async def RenderSummary(self, request: compose_pb2.RenderSummaryRequest,  # noqa: N802
+    async def RenderSummary(self, request: compose_pb2.RenderSummaryRequest,
                             context: grpc.aio.ServicerContext
                             ) -> AsyncIterator[compose_pb2.RenderSummaryEvent]:
         info = await self._probe_video(request.video, "video")
@@ -137,6 +139,29 @@ class ComposeServicer(CreationMixin, compose_pb2_grpc.ComposeServiceServicer):
                     output=progress_or_result.output, duration=progress_or_result.duration))
             else:
                 yield compose_pb2.RenderSummaryEvent(progress=progress_or_result)
+
+    async def MuxSubtitles(self, request: compose_pb2.MuxSubtitlesRequest,
+                           context: grpc.aio.ServicerContext) -> compose_pb2.MuxSubtitlesResponse:
+        store = self.ctx.store
+        container = subtitle_container(request.output.container, request.output.uri)
+        async with contextlib.AsyncExitStack() as stack:
+            video = await stack.enter_async_context(store.local_file(request.video, "video"))
+            info = await probe_picture(video, "video")
+            if is_still_image(info):
+                raise InvalidArgument("video is a still image; subtitles go with a video",
+                                      field_name="video")
+            tracks, counts = await checked_tracks(store, request, stack)
+            output = await store.output_path(request.output.uri, container,
+                                             overwrite=request.output.overwrite)
+            async with _kept_on_success([output]) as finish:
+                try:
+                    await run_in_thread(remux, video, output.path, subtitles=tracks)
+                except media.MediaEncodeError as exc:
+                    raise MediaUnusable(f"video: {exc}", field_name="video") from exc
+                await store.publish(output)
+                finish()
+        return compose_pb2.MuxSubtitlesResponse(output=media_ref(output, mime_for(output)),
+                                                cues=counts)
 
     async def _probe_video(self, ref: common_pb2.MediaRef, field_name: str) -> media.MediaInfo:
         async with self.ctx.store.local_file(ref, field_name) as path:
@@ -168,7 +193,7 @@ class ComposeServicer(CreationMixin, compose_pb2_grpc.ComposeServiceServicer):
                     result.integrated_lufs = item.integrated_lufs
                 yield result
 
-    async def MixAudio(self, request: compose_pb2.MixAudioRequest,  # noqa: N802
+    async def MixAudio(self, request: compose_pb2.MixAudioRequest,
                        context: grpc.aio.ServicerContext
                        ) -> AsyncIterator[compose_pb2.MixAudioEvent]:
         spec = mix_spec(request)
@@ -199,7 +224,7 @@ class ComposeServicer(CreationMixin, compose_pb2_grpc.ComposeServiceServicer):
                 integrated_lufs=loudness.reportable(written.integrated_lufs),
                 true_peak_dbtp=loudness.reportable(written.true_peak_dbtp)))
 
-    async def RenderMedley(self, request: compose_pb2.RenderMedleyRequest,  # noqa: N802
+    async def RenderMedley(self, request: compose_pb2.RenderMedleyRequest,
                            context: grpc.aio.ServicerContext
                            ) -> AsyncIterator[compose_pb2.RenderMedleyEvent]:
         spec = medley_spec(request)

@@ -11,6 +11,7 @@ import pytest
 from mediamesh import media
 from mediamesh.client import MeshClient
 from mediamesh.grpc_errors import bad_fields
+from mediamesh.media import remux
 from mediamesh.synth import timeline_media as tm
 from mediamesh.synth.speech import RATE as SPEECH_RATE
 from mediamesh.synth.speech import say
@@ -218,3 +219,44 @@ async def test_bad_timelines_name_the_element(client: MeshClient, clips: dict[st
                                                   bad_fields(caught.value))
     assert not (media_root / "timeline/out/bad.mp4").exists()
     assert not list((media_root / "timeline/out").glob(".bad.*"))  # no staging file left
+
+
+async def test_mux_subtitles_adds_switchable_tracks_by_stream_copy(
+        client: MeshClient, clips: dict[str, tm.ClipTruth], media_root: Path) -> None:
+    folder = media_root / "timeline"
+    (folder / "en.srt").write_text("1\n00:00:00,500 --> 00:00:01,200\nHello there\n\n"
+                                   "2\n00:00:02,000 --> 00:00:02,800\nGoodbye\n")
+    (folder / "zh.srt").write_text("1\n00:00:01,000 --> 00:00:02,000\n你好\n", encoding="utf-8")
+    request = compose_pb2.MuxSubtitlesRequest(
+        video=ref("a.mp4"), output=common_pb2.OutputSpec(uri="timeline/out/a.mkv",
+                                                         overwrite=True),
+        subtitles=[compose_pb2.SubtitleTrackInput(srt=ref("en.srt"), language="en"),
+                   compose_pb2.SubtitleTrackInput(srt=ref("zh.srt"), language="zh",
+                                                  title="中文")])
+    reply = await client.compose.MuxSubtitles(request, timeout=60)
+    assert list(reply.cues) == [2, 1] and reply.output.mime_type == "video/x-matroska"
+    path = media_root / reply.output.uri
+    tracks = remux.read_subtitles(path)
+    assert [(lang, [(round(a, 3), round(b, 3), t) for a, b, t in cues])
+            for lang, cues in tracks] == [
+        ("eng", [(0.5, 1.2, "Hello there"), (2.0, 2.8, "Goodbye")]),
+        ("chi", [(1.0, 2.0, "你好")])]
+    copied = [f.rgb for f in media.iter_frames(path)]
+    assert len(copied) == clips["a"].frames  # every frame copied, none re-encoded away
+    assert tm.read_barcode(copied[40]) == (1, 40)
+
+    mp4 = compose_pb2.MuxSubtitlesRequest()
+    mp4.CopyFrom(request)
+    mp4.output.uri = "timeline/out/a-subs.mp4"
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await client.compose.MuxSubtitles(mp4, timeout=60)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "mkv" in caught.value.details()
+    (folder / "bad.srt").write_bytes(b"\xff\xfe\x00garbage")
+    broken = compose_pb2.MuxSubtitlesRequest()
+    broken.CopyFrom(request)
+    broken.subtitles[1].srt.uri = "timeline/bad.srt"
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await client.compose.MuxSubtitles(broken, timeout=60)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "subtitles[1].srt" in caught.value.details()

@@ -1,13 +1,11 @@
-"""Every RPC of the contract is served: implemented ones work (other tests), the rest answer
-UNIMPLEMENTED with a message naming the RPC, never UNKNOWN."""
+"""Every RPC of the contract is implemented (each is tested elsewhere), and a method a
+server does not know answers UNIMPLEMENTED, never UNKNOWN."""
 from __future__ import annotations
 
 import grpc
 import pytest
-from google.protobuf import message_factory
 
 from mediamesh.config import Settings
-from mediamesh.grpc_errors import error_info
 from mediamesh.v1 import audio_pb2, compose_pb2, text_pb2, vision_pb2, workflow_pb2
 
 IMPLEMENTED = {"mediamesh.v1.VisionService/KeyGreenScreen",
@@ -35,6 +33,10 @@ IMPLEMENTED = {"mediamesh.v1.VisionService/KeyGreenScreen",
                "mediamesh.v1.ComposeService/RenderMedley",
                "mediamesh.v1.ComposeService/PlanCreation",
                "mediamesh.v1.ComposeService/RenderContactSheet",
+               "mediamesh.v1.ComposeService/RenderTimeline",
+               "mediamesh.v1.ComposeService/ConcatVideo",
+               "mediamesh.v1.ComposeService/RenderSummary",
+               "mediamesh.v1.ComposeService/MuxSubtitles",
                "mediamesh.v1.AudioService/AnalyzeLoudness",
                "mediamesh.v1.AudioService/AnalyzeRhythm",
                "mediamesh.v1.AudioService/DetectChorus",
@@ -57,37 +59,19 @@ def all_methods() -> list[tuple[str, object, str]]:
     return found
 
 
-METHODS = [m for m in all_methods() if m[2] not in IMPLEMENTED]
+def test_every_contract_rpc_is_implemented() -> None:
+    """The list above is the whole contract: a new RPC must be built (and listed) or it
+    fails here, instead of shipping as a stub."""
+    assert {path for _, _, path in all_methods()} == IMPLEMENTED
 
 
-def test_contract_is_complete() -> None:
-    names = {path.split("/")[1] for _, _, path in all_methods()}
-    expected = {"AnalyzeRhythm", "DetectChorus", "AnalyzeLoudness", "DetectSpeech",
-                "DetectShots", "SelectCover", "KeyGreenScreen", "SegmentPortrait", "Reframe",
-                "BlurRegions", "RemoveSubtitles", "Fingerprint", "MatchFingerprints", "SplitLecture",
-                "ExtractSubtitles", "RecognizeText", "ExtractKeywords", "TagMedia", "Embed",
-                "Search", "Moderate", "Transcribe", "MixAudio", "RenderMedley", "ConcatVideo",
-                "RenderTimeline", "RenderSummary", "RenderGif", "SubmitWorkflow", "GetRun",
-                "WatchRun", "CancelRun", "ListRuns"}
-    assert expected <= names
-
-
-@pytest.mark.parametrize("part,method,path", METHODS, ids=[m[2].split(".")[-1] for m in METHODS])
-async def test_unimplemented_rpcs_say_so(mesh: Settings, part: str, method: object,
-                                         path: str) -> None:
-    request_class = message_factory.GetMessageClass(method.input_type)  # type: ignore[attr-defined]
-    response_class = message_factory.GetMessageClass(method.output_type)  # type: ignore[attr-defined]
+@pytest.mark.parametrize("module,service,part", CONTRACTS, ids=[c[1] for c in CONTRACTS])
+async def test_a_method_the_server_lacks_is_unimplemented(mesh: Settings, module: object,
+                                                          service: str, part: str) -> None:
+    """A client built from a newer contract calling an older server gets UNIMPLEMENTED,
+    not a hang or UNKNOWN."""
+    path = f"/mediamesh.v1.{service}/NotInThisVersion"
     async with grpc.aio.insecure_channel(mesh.service_address(part)) as channel:
-        kwargs = dict(request_serializer=request_class.SerializeToString,
-                      response_deserializer=response_class.FromString)
         with pytest.raises(grpc.aio.AioRpcError) as caught:
-            if method.server_streaming:  # type: ignore[attr-defined]
-                call = channel.unary_stream(f"/{path}", **kwargs)(request_class(), timeout=10)
-                async for _ in call:
-                    pass
-            else:
-                await channel.unary_unary(f"/{path}", **kwargs)(request_class(), timeout=10)
-    error = caught.value
-    assert error.code() == grpc.StatusCode.UNIMPLEMENTED
-    assert path.replace("/", ".") in error.details()
-    assert error_info(error)[0] == "NOT_IMPLEMENTED"
+            await channel.unary_unary(path)(b"", timeout=10)
+    assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED

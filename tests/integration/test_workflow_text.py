@@ -11,6 +11,7 @@ from google.protobuf import json_format
 
 from mediamesh import media
 from mediamesh.client import MeshClient
+from mediamesh.media import remux
 from mediamesh.synth import subtitles
 from mediamesh.synth.speech import RATE, programme
 from mediamesh.v1 import text_pb2, workflow_pb2
@@ -54,7 +55,8 @@ async def test_subtitles_workflow_reads_and_hears_then_indexes(client: MeshClien
     path.parent.mkdir(parents=True, exist_ok=True)
     truth = subtitled_clip_with_speech(path)
     outputs = await run_workflow(client, "subtitles.yaml", {
-        "video": "wf/talk.mp4", "name": "talk", "index": "wf-subtitles", "burn_in": True})
+        "video": "wf/talk.mp4", "name": "talk", "index": "wf-subtitles", "burn_in": True,
+        "mux": True})
     assert outputs["cues"] == len(truth.cues) and outputs["segments"] == len(SAID)
     assert outputs["language"] == "en"
     assert outputs["indexed"] == len(truth.cues) + len(SAID)
@@ -64,6 +66,9 @@ async def test_subtitles_workflow_reads_and_hears_then_indexes(client: MeshClien
     source_info, burned_info = media.probe(path), media.probe(burned)
     assert burned_info.has_audio and abs(burned_info.duration - source_info.duration) < 0.1
     assert (burned_info.width, burned_info.height) == (source_info.width, source_info.height)
+    tracks = remux.read_subtitles(media_root / outputs["tracks_video"]["uri"])
+    assert tracks[0][0] == "eng" and tracks[1][0] in ("", "und")  # speech, on-screen text
+    assert len(tracks[0][1]) == len(SAID) and len(tracks[1][1]) == len(truth.cues)
     spoken_at = _first_cue_middle(media_root / outputs["speech_srt"]["uri"])
     before = media.read_frame_at(path, spoken_at).rgb.astype(int)
     after = media.read_frame_at(burned, spoken_at).rgb.astype(int)
