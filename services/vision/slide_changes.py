@@ -9,11 +9,12 @@ CELL x CELL pixel cells. At the end:
   slide, a presenter who turns the camera on for part of the lecture;
 - in each sample pair, changed cells form components; cursor-sized ones are dropped (a
   pointer moving over a still slide touches a cell or two where it was and where it is);
-- a pair with enough changed cells left is a change, unless it only *adds* ink where the
-  previous frame was blank and covers little of the screen: a slide build (a bullet
-  appearing) stays in its chapter;
-- each change is placed on the first frame between its two samples that shows most of
-  it; changes closer together than min_segment_s keep the later one.
+- a run of consecutive pairs with enough changed cells left is one change (a fade spans
+  several samples), unless every pair of it only *adds* ink where the previous frame was
+  blank and covers little of the screen: a slide build (a bullet appearing) stays in its
+  chapter;
+- each change is placed on the first frame after its run's first sample that shows
+  half of the run's first pair; changes closer together than min_segment_s keep the later one.
 Why cells and not a global difference: a title-only change on a template deck is a few
 percent of the pixels, as large as the presenter's motion; cells separate where from how
 much.
@@ -162,23 +163,20 @@ class SlideChangeDetector:
         mask, boxes = presenter_mask(flagged)
         unmasked = max(1, int((~mask).sum()))
         min_cells = max(MIN_CHANGED_CELLS, round(MIN_CHANGED_SHARE * unmasked))
-        changes: list[tuple[int, float]] = []  # (pair index, refined time)
-        builds: list[float] = []
         moving = local_motion(flagged)
         significant = [slide_cells(f & ~m, p.changed, mask) for f, m, p in
                        zip(flagged, moving, self._pairs, strict=True)]
-        for i, (pair, cells) in enumerate(zip(self._pairs, significant, strict=True)):
-            count = int(cells.sum())
-            if count < min_cells:
-                continue
-            if changes and changes[-1][0] == i - 1:
-                continue  # a transition over several samples is one change
-            when = self._refine(i, cells)
-            if is_build(pair, cells, unmasked):
+        changes: list[float] = []
+        builds: list[float] = []
+        for run in _runs([int(c.sum()) >= min_cells for c in significant]):
+            # consecutive changed pairs are one event (a fade spans several samples); it
+            # is a build only if every pair only adds ink (a fade's start looks like that)
+            when = self._refine(run[0], significant[run[0]])
+            if all(is_build(self._pairs[i], significant[i], unmasked) for i in run):
                 builds.append(when)
-                continue
-            changes.append((i, when))
-        times = _spaced([t for _, t in changes], end, self.params.min_segment_s)
+            else:
+                changes.append(when)
+        times = _spaced(changes, end, self.params.min_segment_s)
         starts = [0.0, *times]
         ends = [*times, end]
         stable = [self._sample_times[0]] + [
@@ -261,6 +259,18 @@ def is_build(pair: _Pair, cells: np.ndarray, unmasked: int) -> bool:
     on_flat = int(pair.on_flat[cells].sum())
     return changed > 0 and on_flat >= BUILD_FLAT_SHARE * changed \
         and int(cells.sum()) <= BUILD_MAX_AREA * unmasked
+
+
+def _runs(flags: list[bool]) -> list[list[int]]:
+    """Indices of the runs of consecutive True values."""
+    runs: list[list[int]] = []
+    for i, flag in enumerate(flags):
+        if flag:
+            if runs and runs[-1][-1] == i - 1:
+                runs[-1].append(i)
+            else:
+                runs.append([i])
+    return runs
 
 
 def _spaced(times: list[float], end: float, min_gap: float) -> list[float]:
