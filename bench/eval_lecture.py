@@ -4,8 +4,9 @@ exact truth: a table on stdout, everything in bench/results/eval_lecture.json (+
 Decks (mediamesh.synth.lectures, seeds from 5000, never used by the tests or for tuning):
 English and Chinese titles, with and without the presenter's picture-in-picture and the
 cursor, template decks (one header bar, only titles and bullets change), slide builds (a
-bullet appearing: truth says no change), 960x540 and 1280x720 at 10-25 fps, about one
-slide in four shown only 2.5-4 s. The job is the service's own
+bullet appearing: truth says no change), clips playing inside every third slide,
+cross-fades of 0.5-0.8 s (truth: the fade's first frame), 960x540 and 1280x720 at 10-25
+fps, about one slide in four shown only 2.5-4 s. The job is the service's own
 (services.vision.lecture_job.LectureSplitter: detection, key frames, OCR, the chapter
 files and the stream-copy mux) with both OCR models in onnxruntime on one thread through
 bench/local_models.py (the work Triton does for the service).
@@ -54,7 +55,8 @@ from services.vision.lecture_job import (
 RESULTS = Path(__file__).parent / "results"
 SEED = 5000
 TOLERANCE_S = 1.0
-COLUMNS = ["deck", "lang", "pip", "cursor", "template", "size", "fps", "changes",
+COLUMNS = ["deck", "lang", "pip", "cursor", "template", "clips", "fade s", "size", "fps",
+           "changes",
            "precision", "recall", "mean error s", "builds kept", "title CER", "speed x"]
 
 
@@ -62,13 +64,14 @@ def deck_specs(decks: int) -> list[lectures.LectureSpec]:
     """`decks` lectures cycling through the conditions (language, presenter, cursor,
     template, size, frame rate)."""
     Spec = lectures.LectureSpec
-    shapes = [Spec(language="en", presenter=True, cursor=True, fps=15.0),
+    shapes = [Spec(language="en", presenter=True, cursor=True, fps=15.0, clips=True),
               Spec(language="zh", presenter=True, cursor=True, width=1280, height=720,
-                   fps=12.0),
+                   fps=12.0, dissolve=0.5),
               Spec(language="en", presenter=True, cursor=True, template=True, fps=10.0),
-              Spec(language="zh", presenter=False, cursor=True, template=True, fps=25.0),
+              Spec(language="zh", presenter=False, cursor=True, template=True, fps=25.0,
+                   clips=True),
               Spec(language="en", presenter=False, cursor=False, width=1280, height=720,
-                   fps=15.0),
+                   fps=15.0, dissolve=0.8),
               Spec(language="zh", presenter=True, cursor=True, fps=20.0)]
     return [dataclasses.replace(shapes[k % len(shapes)], seed=SEED + k,
                                 durations=lectures.random_durations(
@@ -160,7 +163,8 @@ async def _evaluate(specs: list[lectures.LectureSpec], folder: Path) -> dict[str
                                                           "builds", "builds_taken")}
     errors = [e for s in scores for e in s["errors"]]
     all_row = {"deck": "all", "lang": "+".join(sorted(by_language)), "pip": "", "cursor": "",
-               "template": "", "size": "", "fps": "", "changes": total["true"],
+               "template": "", "clips": "", "fade s": "", "size": "", "fps": "",
+               "changes": total["true"],
                "precision": total["matched"] / max(1, total["found"]),
                "recall": total["matched"] / max(1, total["true"]),
                "mean error s": float(np.mean(errors)) if errors else float("nan"),
@@ -183,7 +187,8 @@ def _row(name: str, language: str, spec: lectures.LectureSpec, score: dict[str, 
          speed: float) -> dict[str, Any]:
     return {"deck": name, "lang": language, "pip": "yes" if spec.presenter else "no",
             "cursor": "yes" if spec.cursor else "no",
-            "template": "yes" if spec.template else "no", "size": f"{spec.width}x{spec.height}",
+            "template": "yes" if spec.template else "no", "clips": "yes" if spec.clips else "no",
+            "fade s": f"{spec.dissolve:g}", "size": f"{spec.width}x{spec.height}",
             "fps": f"{spec.fps:g}", "changes": score["true"],
             "precision": score["matched"] / max(1, score["found"]),
             "recall": score["matched"] / max(1, score["true"]),

@@ -82,6 +82,8 @@ class LectureSpec:
     fps: float = 15.0
     noise: float = 2.0  # capture noise, grey levels (standard deviation)
     titles: tuple[str, ...] = field(default=())
+    dissolve: float = 0.0  # seconds of cross-fade into each new slide (0: a cut)
+    clips: bool = False  # every third slide plays a clip (an animation) in its right half
 
 
 def cjk_font() -> Path | None:
@@ -221,11 +223,14 @@ def render_lecture(path: Path, spec: LectureSpec) -> LectureTruth:
             t = i / spec.fps
             while state + 1 < len(states) and states[state + 1][0] <= t + 1e-9:
                 state += 1
-            _, slide, bullets = states[state]
-            key = (slide, bullets)
-            if key not in pictures:
-                pictures[key] = slide_picture(spec, slide, titles[slide], bullets, language)
-            frame = pictures[key].copy()
+            begun, slide, _ = states[state]
+            frame = _picture(pictures, spec, states[state], titles, language).copy()
+            if spec.clips and slide % 3 == 1:
+                _draw_clip(frame, spec, t)
+            fading = (t - begun) / spec.dissolve if spec.dissolve else 1.0
+            if fading < 1.0 and state > 0 and states[state - 1][1] != slide:
+                before = _picture(pictures, spec, states[state - 1], titles, language)
+                frame = cv2.addWeighted(before, 1 - fading, frame, fading, 0)
             if spec.presenter:
                 _draw_presenter(frame, spec, t, rng)
             if spec.cursor:
@@ -239,6 +244,27 @@ def render_lecture(path: Path, spec: LectureSpec) -> LectureTruth:
     return LectureTruth(starts, titles[:len(spec.durations)], builds, total / spec.fps,
                         spec.fps, spec.width, spec.height, language,
                         presenter_box(spec) if spec.presenter else None)
+
+
+def _picture(cache: dict[tuple[int, int], np.ndarray], spec: LectureSpec,
+             state: tuple[float, int, int], titles: tuple[str, ...], language: str
+             ) -> np.ndarray:
+    _, slide, bullets = state
+    if (slide, bullets) not in cache:
+        cache[slide, bullets] = slide_picture(spec, slide, titles[slide], bullets, language)
+    return cache[slide, bullets]
+
+
+def _draw_clip(frame: np.ndarray, spec: LectureSpec, t: float) -> None:
+    """A video playing inside the slide: a ball bouncing over moving stripes."""
+    x0, y0 = round(spec.width * 0.55), round(spec.height * 0.3)
+    w, h = round(spec.width * 0.3), round(spec.height * 0.28)
+    yy, xx = _grid(h, w)
+    stripes = 120 + 100 * np.sin(xx / 9 + t * 4)
+    region = np.stack([stripes, 255 - stripes, 0.5 * stripes + 60], -1)
+    bx, by = w * (0.5 + 0.4 * np.sin(t * 2.2)), h * (0.5 + 0.4 * np.cos(t * 3.1))
+    region[(xx - bx) ** 2 + (yy - by) ** 2 < (h * 0.15) ** 2] = (250, 220, 40)
+    frame[y0:y0 + h, x0:x0 + w] = region.astype(np.uint8)
 
 
 def _noise_pair(rng: np.random.Generator, spec: LectureSpec) -> tuple[np.ndarray, np.ndarray]:
