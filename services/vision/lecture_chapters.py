@@ -1,5 +1,5 @@
 """Lecture chapters: the title a slide's OCR gives, and the chapter files (JSON, WebVTT
-chapters, FFmpeg ffmetadata). Pure functions; the muxing is in chapter_mux.py."""
+chapters, FFmpeg ffmetadata). Pure functions; the muxing is mediamesh.media.remux's."""
 from __future__ import annotations
 
 import json

@@ -13,11 +13,12 @@ from pathlib import Path
 
 from mediamesh import media
 from mediamesh.errors import InvalidArgument
+from mediamesh.media import remux
 from mediamesh.media_inputs import decode_chunk
 from mediamesh.ocr_reader import ReadLine, TextReader
 from mediamesh.storage import StoredOutput
 from mediamesh.worker_threads import run_in_thread
-from services.vision import chapter_mux, lecture_chapters
+from services.vision import lecture_chapters
 from services.vision.lecture_chapters import Chapter
 from services.vision.slide_changes import (
     SlideChangeDetector,
@@ -54,8 +55,8 @@ def slide_params(sample_fps: float, min_segment_s: float) -> SlideParams:
 
 def output_extension(uri: str, info: media.MediaInfo) -> str:
     """The muxed video's extension: the uri's, else mp4 when the streams fit in it
-    (chapter_mux.container_for), else mkv; INVALID_ARGUMENT for anything else."""
-    natural = chapter_mux.container_for(info)
+    (media.remux.container_for), else mkv; INVALID_ARGUMENT for anything else."""
+    natural = remux.container_for(info)
     suffix = Path(uri).suffix.lower()
     if not uri:
         return natural
@@ -197,7 +198,8 @@ def _write(chapters: list[Chapter], duration: float, source: Path,
     outputs.ffmetadata.path.write_text(lecture_chapters.to_ffmetadata(chapters),
                                        encoding="utf-8")
     try:
-        chapter_mux.mux_chapters(source, outputs.video.path, chapters)
+        remux.remux(source, outputs.video.path,
+                    chapters=[remux.Chapter(c.start, c.end, c.title) for c in chapters])
     except media.MediaEncodeError as exc:
         raise InvalidArgument(f"video: {exc}", field_name="video") from exc
 

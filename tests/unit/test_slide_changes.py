@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 
 from mediamesh import media
+from mediamesh.media import remux
 from mediamesh.ocr import Quad
 from mediamesh.ocr_reader import ReadLine
 from mediamesh.synth import lectures
-from services.vision import chapter_mux, lecture_chapters, slide_changes
+from services.vision import lecture_chapters, slide_changes
 from services.vision.lecture_chapters import Chapter
 from services.vision.slide_changes import SlideChangeDetector, SlideParams
 
@@ -215,10 +216,10 @@ def test_a_short_lecture_renders_its_truth_and_is_found(tmp_path: Path) -> None:
     assert [f.time for f in frames] == pytest.approx(keys)
     assert frames[0].rgb.shape == (270, 480, 3)
 
-    chapters = [Chapter(i, s.start, s.end, title, 1.0, s.key_time)
-                for i, (s, title) in enumerate(zip(split.segments, truth.titles, strict=True))]
-    chapter_mux.mux_chapters(tmp_path / "lecture.mp4", tmp_path / "out.mp4", chapters)
-    read_back = chapter_mux.read_chapters(tmp_path / "out.mp4")
+    chapters = [remux.Chapter(s.start, s.end, title)
+                for s, title in zip(split.segments, truth.titles, strict=True)]
+    remux.remux(tmp_path / "lecture.mp4", tmp_path / "out.mp4", chapters=chapters)
+    read_back = remux.read_chapters(tmp_path / "out.mp4")
     assert [title for _, _, title in read_back] == list(truth.titles)
     assert read_back[1][0] == pytest.approx(truth.changes[0], abs=0.1)
     assert media.probe(tmp_path / "out.mp4").frame_count == info.frame_count
