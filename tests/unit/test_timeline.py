@@ -162,3 +162,21 @@ def test_summary_trims_every_segment_about_its_middle() -> None:
 def test_test_clips_carry_readable_barcodes() -> None:
     picture = tm.frame_picture(5, 1234, 25.0, 320, 180)
     assert tm.read_barcode(picture) == (5, 1234)
+
+
+def test_snapping_keeps_lengths_and_back_to_back_clips_stay_valid() -> None:
+    from services.compose.timeline.spec import snap_to_frames
+
+    info = media.MediaInfo(duration=10.0, container="mp4", has_audio=False, has_video=True,
+                           sample_rate=None, channels=None, width=640, height=360, fps=30.0,
+                           frame_count=300, video_codec="h264", audio_codec=None)
+    spec = timeline_spec(timeline(clip("a.mp4", 0.0, source_range=common_pb2.TimeRange(
+        start=1.234, end=4.253)), clip("b.mp4", 3.019)))
+    first, second = spec.video_tracks[0]
+    second.source_end = 2.0
+    check_track_overlaps(spec.video_tracks[0], spec.fps)  # back to back as given
+    lengths = [c.end - c.start for c in (first, second)]
+    for c in (first, second):
+        snap_to_frames(c, spec.fps, info)
+    assert first.source_start == pytest.approx(37 / 30) and second.start == pytest.approx(3.0)
+    assert [c.end - c.start for c in (first, second)] == pytest.approx(lengths)

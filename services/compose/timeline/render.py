@@ -290,9 +290,9 @@ async def render_timeline(ctx: ServiceContext, timeline: compose_pb2.Timeline, o
         sources = await _open_everything(ctx, spec, stack)
         fill_format(spec, _first_clip_format(spec, sources))
         for clips in spec.video_tracks:
+            check_track_overlaps(clips, spec.fps)  # on the times as given, then snapped
             for clip in clips:
-                snap_to_frames(clip, spec.fps, sources.infos[clip.where].fps)
-            check_track_overlaps(clips, spec.fps)
+                snap_to_frames(clip, spec.fps, sources.infos[clip.where])
         spec.duration = _timeline_length(spec, sources)
         if spec.duration <= 0:
             raise InvalidArgument(f"{ROOT} has nothing to show: its clips are empty",

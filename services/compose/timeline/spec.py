@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from mediamesh.errors import InvalidArgument
+from mediamesh.media import MediaInfo
 from mediamesh.protocol import time_range
 from mediamesh.v1 import common_pb2, compose_pb2
 from services.compose.audio_requests import (
@@ -442,15 +443,20 @@ def on_grid(seconds: float, fps: float) -> float:
     return math.floor(seconds * fps + 0.5) / fps
 
 
-def snap_to_frames(clip: VideoClipSpec, fps: float, source_fps: float | None) -> None:
+def snap_to_frames(clip: VideoClipSpec, fps: float, source: MediaInfo) -> None:
     """A clip starts on an output frame and its in-point is a source frame, as in an
     editor: the picture cannot start between frames, and the clip's sound (cut at the
-    same times) then stays in step with it."""
+    same times) then stays in step with it. Each move is under half a frame and the clip
+    keeps its length (its out-point moves with its in-point, within the source)."""
     clip.start = on_grid(clip.start, fps)
-    if not clip.still and source_fps:
-        clip.source_start = on_grid(clip.source_start, source_fps)
-        if clip.source_end is not None and clip.source_end <= clip.source_start:
-            clip.source_end = clip.source_start + 1.0 / source_fps
+    if clip.still or not source.fps or clip.source_end is None:
+        return
+    snapped = on_grid(clip.source_start, source.fps)
+    shift = snapped - clip.source_start
+    clip.source_start = snapped
+    clip.source_end = min(clip.source_end + shift, source.duration or clip.source_end + shift)
+    if clip.source_end <= clip.source_start:
+        clip.source_end = clip.source_start + 1.0 / source.fps
 
 
 def check_track_overlaps(clips: list[VideoClipSpec], fps: float) -> None:
