@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv models up down status demo test unit fuzz bench eval eval-text eval-lecture train clean proto system
+.PHONY: venv models up down status demo test unit fuzz bench eval eval-text eval-lecture eval-compose train clean proto system
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found; install Python 3.11 (with its shared library)"; exit 1; }
@@ -82,16 +82,17 @@ eval-text: models system
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	$(BIN)/python bench/eval_text.py
 
-# Lecture chaptering on rendered slide decks with known changes and titles (bench extra);
-# the CJK font is test data only.
+# Lecture chaptering on rendered slide decks with known changes and titles (bench extra;
+# the CJK font comes with `make system`).
 eval-lecture: models system
-	@fc-list 2>/dev/null | grep -qi "wqy zen hei" || { \
-	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get install -y -q fonts-wqy-zenhei >/dev/null 2>&1 || \
-	  { $$SUDO apt-get update -q >/dev/null && \
-	    $$SUDO apt-get install -y -q fonts-wqy-zenhei >/dev/null; }; }
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	$(BIN)/python bench/eval_lecture.py
+
+# The renderer against timelines with known content (placement frame by frame, A/V sync,
+# loudness, ducking, speed against the decode+encode ceiling) and lecture chaptering.
+eval-compose: models system
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	$(BIN)/python bench/eval_compose.py
 
 # Optional: retrain the beat model (needs torch, the train extra); writes beat_tcn.npz.
 train: venv
