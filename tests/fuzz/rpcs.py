@@ -28,9 +28,8 @@ CONTRACTS: tuple[tuple[ModuleType, str, str], ...] = (
 )
 #: DiagnosticsService rides along in every service process; each one is its own target.
 DIAGNOSTICS_PARTS = ("audio", "vision", "text", "compose", "orchestrator")
-#: RPCs that are in the contract but not built yet (issue 9): UNIMPLEMENTED is their answer.
-NOT_YET_IMPLEMENTED = frozenset({"ComposeService/ConcatVideo", "ComposeService/RenderTimeline",
-                                 "ComposeService/RenderSummary"})
+#: RPCs that are in the contract but not built yet: UNIMPLEMENTED is their answer (none now).
+NOT_YET_IMPLEMENTED: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)

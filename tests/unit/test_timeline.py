@@ -180,3 +180,19 @@ def test_snapping_keeps_lengths_and_back_to_back_clips_stay_valid() -> None:
         snap_to_frames(c, spec.fps, info)
     assert first.source_start == pytest.approx(37 / 30) and second.start == pytest.approx(3.0)
     assert [c.end - c.start for c in (first, second)] == pytest.approx(lengths)
+
+
+def test_summary_widens_segments_to_reach_the_length_with_transitions() -> None:
+    info = media.MediaInfo(duration=10.0, container="mp4", has_audio=True, has_video=True,
+                           sample_rate=48000, channels=2, width=640, height=360, fps=25.0,
+                           frame_count=250, video_codec="h264", audio_codec="aac")
+    request = compose_pb2.RenderSummaryRequest(
+        video=common_pb2.MediaRef(uri="v.mp4"), duration=4.0,
+        transition=compose_pb2.Transition(kind=compose_pb2.TRANSITION_KIND_CROSSFADE,
+                                          duration=0.5),
+        segments=[common_pb2.TimeRange(start=0.0, end=2.0), common_pb2.TimeRange(start=8.5,
+                                                                                 end=10.0)])
+    pieces = edits.summary_pieces(request, info)
+    lengths = [e - s for _, s, e in pieces]
+    assert sum(lengths) - 0.5 == pytest.approx(4.0)  # one crossfade overlaps 0.5 s
+    assert pieces[0][1] == 0.0 and pieces[1][2] == pytest.approx(10.0)  # kept in the video

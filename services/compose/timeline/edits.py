@@ -91,8 +91,9 @@ def concat_pieces(request: compose_pb2.ConcatVideoRequest, infos: Sequence[media
 
 def summary_pieces(request: compose_pb2.RenderSummaryRequest, info: media.MediaInfo
                    ) -> list[tuple[common_pb2.MediaRef, float, float]]:
-    """The segments in order, each trimmed around its middle by the same factor so the
-    summary lasts `duration` (transitions included); too-short segments are dropped."""
+    """The segments in order, each trimmed (or widened, within the video) about its middle
+    by the same factor so the summary lasts `duration`, transitions included; segments
+    trimmed too short are dropped."""
     if not request.segments:
         raise InvalidArgument("segments is empty: give the parts of the video to keep (e.g. "
                               "VisionService SelectCover's summary plan)", field_name="segments")
@@ -112,18 +113,16 @@ def summary_pieces(request: compose_pb2.RenderSummaryRequest, info: media.MediaI
         raise InvalidArgument(f"duration must be >= 0 s, got {request.duration:g}",
                               field_name="duration")
     if request.duration > 0:
-        total = sum(e - s for s, e in spans) - overlap * (len(spans) - 1)
         target = request.duration
-        if target < total:
-            keep = (target + overlap * (len(spans) - 1)) / sum(e - s for s, e in spans)
-            trimmed = []
-            for start, end in spans:
-                length = (end - start) * keep
-                middle = (start + end) / 2
-                trimmed.append((middle - length / 2, middle + length / 2))
-            spans = [(s, e) for s, e in trimmed if e - s >= max(MIN_SEGMENT_S, overlap * 1.5)]
-            if not spans:
-                raise InvalidArgument(f"duration {target:g} s is too short for these segments "
-                                      "and transition: every trimmed segment would be under "
-                                      f"{MIN_SEGMENT_S:g} s", field_name="duration")
+        keep = (target + overlap * (len(spans) - 1)) / sum(e - s for s, e in spans)
+        resized = []
+        for start, end in spans:  # about each middle, kept inside the video
+            length = min((end - start) * keep, info.duration)
+            begin = min(max(0.0, (start + end) / 2 - length / 2), info.duration - length)
+            resized.append((begin, begin + length))
+        spans = [(s, e) for s, e in resized if e - s >= max(MIN_SEGMENT_S, overlap * 1.5)]
+        if not spans:
+            raise InvalidArgument(f"duration {target:g} s is too short for these segments "
+                                  "and transition: every trimmed segment would be under "
+                                  f"{MIN_SEGMENT_S:g} s", field_name="duration")
     return [(request.video, s, e) for s, e in spans]
