@@ -8,6 +8,12 @@ from collections.abc import AsyncIterator, Callable, Sequence
 import grpc
 
 from mediamesh import media
+from mediamesh.animated_preview import (
+    AnimatedFormat,
+    PreviewResult,
+    PreviewSpec,
+    render_preview,
+)
 from mediamesh.audio import loudness
 from mediamesh.errors import InvalidArgument, MediaUnusable
 from mediamesh.grpc_server import ServiceBinding
@@ -18,12 +24,6 @@ from mediamesh.service_runtime import ServiceContext
 from mediamesh.storage import StoredOutput
 from mediamesh.v1 import common_pb2, compose_pb2, compose_pb2_grpc
 from mediamesh.worker_threads import run_in_thread
-from services.compose.animated_preview import (
-    AnimatedFormat,
-    PreviewResult,
-    PreviewSpec,
-    render_preview,
-)
 from services.compose.audio_io import load_audio, write_mastered
 from services.compose.audio_mix import clip_samples, mix_clips
 from services.compose.audio_requests import (

@@ -2,7 +2,7 @@
 sampled at SAMPLE_FPS, decoded straight to SAMPLE_WIDTH px wide -> faces on Triton and
 image measures in a worker thread, per chunk -> scores (services.vision.cover_scoring)
 -> the top candidates, each written as a full-resolution JPEG -> optionally an animated
-cover around the best one (services.compose.animated_preview: the RenderGif renderer,
+cover around the best one (mediamesh.animated_preview: the RenderGif renderer,
 size cap included) and a summary plan.
 
 Decoding the next chunk, the face model on Triton and the measures of the current chunk
@@ -28,18 +28,18 @@ from pathlib import Path
 import numpy as np
 
 from mediamesh import media
-from mediamesh.errors import InvalidArgument, MediaUndecodable
-from mediamesh.frame_pipeline import pipelined
-from mediamesh.inference import TritonClient
-from mediamesh.storage import StoredOutput
-from mediamesh.worker_threads import run_in_thread
-from services.compose.animated_preview import (
+from mediamesh.animated_preview import (
     AnimatedFormat,
     PreviewProgress,
     PreviewResult,
     PreviewSpec,
     render_preview,
 )
+from mediamesh.errors import InvalidArgument, MediaUndecodable
+from mediamesh.frame_pipeline import pipelined
+from mediamesh.inference import TritonClient
+from mediamesh.storage import StoredOutput
+from mediamesh.worker_threads import run_in_thread
 from services.vision import cover_scoring
 from services.vision.cover_scoring import CoverScore, FaceBox, FrameMeasures
 from services.vision.faces import FaceDetector

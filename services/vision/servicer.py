@@ -13,6 +13,7 @@ import grpc
 import numpy as np
 
 from mediamesh import media
+from mediamesh.animated_preview import AnimatedFormat
 from mediamesh.errors import InvalidArgument, MeshError, StatusCode
 from mediamesh.grpc_server import ServiceBinding
 from mediamesh.media_inputs import check_video, is_still_image, probe_picture
@@ -22,7 +23,6 @@ from mediamesh.service_runtime import ServiceContext
 from mediamesh.storage import MediaStore, StoredOutput
 from mediamesh.v1 import common_pb2, vision_pb2, vision_pb2_grpc
 from mediamesh.worker_threads import run_in_thread
-from services.compose.animated_preview import AnimatedFormat
 from services.vision import (
     lecture_job,
     matting,
