@@ -60,6 +60,7 @@ RESULTS = Path(__file__).parent / "results"
 SEED = 7000
 W, H, FPS = 640, 360, 25.0
 COLOUR_TOLERANCE = 8  # levels: H.264 at crf 20 on flat colours
+SCALE = {i: 2 if i in (4, 6) else 1 for i in range(8)}  # output size / source size
 KINDS = [compose_pb2.TRANSITION_KIND_CUT, compose_pb2.TRANSITION_KIND_CROSSFADE,
          compose_pb2.TRANSITION_KIND_DIP_TO_BLACK, compose_pb2.TRANSITION_KIND_WIPE]
 
@@ -101,12 +102,13 @@ async def render(ctx: ServiceContext, timeline: compose_pb2.Timeline, out: Path
 
 
 def sources(root: Path) -> dict[int, tm.ClipTruth]:
-    """Eight source clips at the output size, at 25, 30 and 50 fps, with sound."""
+    """Eight source clips at 25, 30 and 50 fps, with sound; two at half the output size
+    (scaled up by the renderer, their barcode blocks twice as large)."""
     folder = root / "sources"
     folder.mkdir(parents=True, exist_ok=True)
     rates = [25.0, 30.0, 50.0, 25.0, 30.0, 25.0, 50.0, 25.0]
-    return {i: tm.write_clip(folder / f"clip{i}.mp4", i, seconds=6.0, fps=rates[i], width=W,
-                             height=H) for i in range(8)}
+    return {i: tm.write_clip(folder / f"clip{i}.mp4", i, seconds=6.0, fps=rates[i],
+                             width=W // SCALE[i], height=H // SCALE[i]) for i in range(8)}
 
 
 def random_edit(rng: np.random.Generator, clips: dict[int, tm.ClipTruth]) -> list[Placed]:
@@ -206,7 +208,7 @@ async def placement(ctx: ServiceContext, root: Path, edits: int) -> dict[str, An
             centre = frame.rgb[H // 2 + 40, W // 2].astype(float)
             if kind == "clip":
                 clip_frames += 1
-                got = tm.read_barcode(frame.rgb)
+                got = tm.read_barcode(frame.rgb, block=tm.BLOCK * SCALE[what[0]])
                 if got[0] == what[0]:
                     error = abs(got[1] - what[1])
                     clip_exact += error == 0

@@ -196,3 +196,30 @@ def test_summary_widens_segments_to_reach_the_length_with_transitions() -> None:
     lengths = [e - s for _, s, e in pieces]
     assert sum(lengths) - 0.5 == pytest.approx(4.0)  # one crossfade overlaps 0.5 s
     assert pieces[0][1] == 0.0 and pieces[1][2] == pytest.approx(10.0)  # kept in the video
+
+
+@pytest.mark.parametrize("fit,source,size,paste", [
+    (Fit.CROP, (160, 90), (320, 180), (0, 0)),  # same aspect: scaled, not passed through
+    (Fit.CROP, (160, 120), (320, 180), (0, 0)),
+    (Fit.STRETCH, (160, 120), (320, 180), (0, 0)),
+    (Fit.PAD, (160, 120), (240, 180), (40, 0))])
+def test_clip_layers_scale_sources_of_another_size(tmp_path, fit: Fit, source: tuple[int, int],
+                                                   size: tuple[int, int],
+                                                   paste: tuple[int, int]) -> None:
+    """A smaller source is scaled into a 320x180 frame (the 4:2:0 pass-through is only for
+    sources already at the output size)."""
+    from services.compose.timeline.layers import ClipLayer
+    from services.compose.timeline.spec import CUT, VideoClipSpec
+
+    path = tmp_path / "small.mp4"
+    with media.VideoWriter(path, *source, 25.0) as writer:
+        for _ in range(5):
+            writer.write(np.full((source[1], source[0], 3), (200, 40, 40), np.uint8))
+    spec = VideoClipSpec("c", common_pb2.MediaRef(uri="small.mp4"), 0.0, 0.2, 0.0, 1.0, fit,
+                         CUT)
+    layer = ClipLayer(spec, path, media.probe(path), (320, 180))
+    picture = layer.picture(0.1)
+    layer.close()
+    assert picture is not None and picture.rgb.shape[1::-1] == size
+    assert (picture.x, picture.y) == paste
+    assert np.abs(picture.rgb[size[1] // 2, size[0] // 2].astype(int) - (200, 40, 40)).max() < 8

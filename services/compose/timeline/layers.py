@@ -118,8 +118,8 @@ class ClipLayer:
         # from one frame early: a range starting mid-frame opens on the frame then on
         # screen, which began before the range did
         early = max(0.0, clip.source_start - 2 * self._half_frame)
-        native = self.geometry.scaled == frame and self.geometry.crop == (0, 0) \
-            and frame[0] % 2 == 0 and frame[1] % 2 == 0
+        native = (info.width, info.height) == frame == self.geometry.scaled \
+            and self.geometry.crop == (0, 0) and frame[0] % 2 == 0 and frame[1] % 2 == 0
         if native:
             self._planar = ForwardFrames(media.iter_yuv_frames(path, start=early,
                                                                end=clip.source_end))
