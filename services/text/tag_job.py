@@ -18,7 +18,7 @@ from mediamesh.inference import TritonClient
 from mediamesh.media_inputs import decode_audio_input, decode_chunk, is_still_image
 from mediamesh.ocr_reader import TextReader
 from mediamesh.worker_threads import run_in_thread
-from services.text import speech_job, subtitle_band, subtitles_job, tagging
+from services.text import speech_job, subtitle_band, subtitle_cues, subtitles_job, tagging
 from services.text.tagging import Source, TimedText
 
 SCENE_TEXT_INTERVAL_S = 2.5  # whole-frame reads (~0.5-0.9 s each on one core)
@@ -96,6 +96,7 @@ class MediaTagger:
             band = item.band
             found += [TimedText(line, c.start, c.end, Source.OCR)
                       for c in item.cues for line in c.text.split("\n")]
+        cue_lines = [t.text for t in found]
         width, height = int(info.width or 0), int(info.height or 0)
         top, bottom = band.y * height, (band.y + band.height) * height
         half = SCENE_TEXT_INTERVAL_S / 2
@@ -109,7 +110,12 @@ class MediaTagger:
             for line in await self.reader.read(frame.rgb, ocr.BAND_MAX_SIDE):
                 x0, y0, x1, y1 = line.quad.bounds
                 shape = (x0 / width, y0 / height, x1 / width, y1 / height)
-                if not top <= (y0 + y1) / 2 <= bottom or not subtitle_band.subtitle_shaped(shape):
+                subtitle_like = top <= (y0 + y1) / 2 <= bottom \
+                    and subtitle_band.subtitle_shaped(shape)
+                # a subtitle-like line the subtitle pass did not report stayed put (a caption,
+                # a title, a channel name): the cues drop it as a watermark, but it is text
+                # on screen all the same
+                if not subtitle_like or not _among(line.text, cue_lines):
                     found.append(TimedText(line.text, max(0.0, frame.time - half),
                                            frame.time + half, Source.OCR))
             done += 1
@@ -124,3 +130,8 @@ class MediaTagger:
                 yield TagProgress("speech", *item)
             else:
                 yield [TimedText(s.text, s.start, s.end, Source.SPEECH) for s in item.segments]
+
+
+def _among(text: str, lines: list[str], threshold: float = 0.8) -> bool:
+    """True if `text` reads as one of `lines` (OCR of the same words on another frame)."""
+    return any(subtitle_cues.similar(text, line) >= threshold for line in lines)

@@ -66,3 +66,30 @@ async def test_bad_tag_requests(client: MeshClient, media_root: Path) -> None:
         await tag(client, "tags/tone.wav", use_ocr=True)
     assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert "audio and no picture" in caught.value.details()
+
+
+async def test_a_caption_that_stays_on_screen_is_tagged(client: MeshClient,
+                                                        media_root: Path) -> None:
+    """A caption shown for the whole clip is dropped from the subtitle cues as a watermark,
+    but it is on-screen text: TagMedia still reads it."""
+    from PIL import Image, ImageDraw
+
+    from mediamesh import fonts
+    from mediamesh.synth import videos
+
+    face = fonts.default_face()
+    assert face is not None, "make system installs DejaVu Sans"
+    font = face.load(30)
+    path = media_root / "tags" / "captioned.mp4"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with media.VideoWriter(path, 640, 360, 25.0) as writer:
+        for frame in videos.shot_frames("pan", 4, 200, 640, 360):  # 8 s, one shot
+            picture = Image.fromarray(frame)
+            ImageDraw.Draw(picture).text((320, 318), "Golden Gate Bridge", font=font,
+                                         anchor="ms", fill="white", stroke_width=2,
+                                         stroke_fill="black")
+            writer.write(np.asarray(picture))
+    _, result = await tag(client, "tags/captioned.mp4", use_ocr=True, top_k=5)
+    assert "Golden Gate Bridge" in result.ocr_text
+    assert any("golden gate" in t.label.lower() or "bridge" in t.label.lower()
+               for t in result.tags)
