@@ -510,6 +510,8 @@ def render(
         else ""
     console.print(f"{path}: {result.width}x{result.height}, {result.frames} frames, "
                   f"{result.duration:.2f} s{loudness}", soft_wrap=True)
+    for note in result.notes:
+        console.print(f"note: {note}", soft_wrap=True)
 
 
 @app.command()

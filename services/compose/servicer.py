@@ -188,7 +188,8 @@ class ComposeServicer(CreationMixin, compose_pb2_grpc.ComposeServiceServicer):
                 finish()
                 result = compose_pb2.RenderTimelineResult(
                     output=media_ref(output, mime_for(output)), duration=item.duration,
-                    frames=item.frames, width=item.width, height=item.height)
+                    frames=item.frames, width=item.width, height=item.height,
+                    notes=item.notes)
                 if item.integrated_lufs is not None:
                     result.integrated_lufs = item.integrated_lufs
                 yield result
