@@ -233,12 +233,13 @@ async def _soundtrack(ctx: ServiceContext, spec: TimelineSpec, sources: Sources
         mixes.append((track.duck, mixed))
     if any(duck for duck, _ in mixes):
         segments = await soundtrack.speech_segments(ctx.triton, voice)
-        duck_db = next(t.duck_db for t in spec.audio_tracks if t.duck)
-        gain = await run_in_thread(soundtrack.duck_gain, segments, total, duck_db)
+        gains: dict[float, np.ndarray] = {}  # one gain curve per depth asked
         for track, (duck, mixed) in zip(spec.audio_tracks, mixes):
             if duck:
-                mixed *= soundtrack.duck_gain(segments, total, track.duck_db) \
-                    if track.duck_db != duck_db else gain
+                if track.duck_db not in gains:
+                    gains[track.duck_db] = await run_in_thread(
+                        soundtrack.duck_gain, segments, total, track.duck_db)
+                mixed *= gains[track.duck_db]
     mix = mixes[0][1]
     for _, mixed in mixes[1:]:
         mix += mixed
