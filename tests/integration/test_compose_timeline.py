@@ -174,6 +174,7 @@ def _tone_level(samples: np.ndarray, at: float, hz: float, rate: int = tm.RATE) 
 
 async def test_music_ducks_under_the_voice(client: MeshClient, media_root: Path) -> None:
     folder = media_root / "timeline"
+    folder.mkdir(parents=True, exist_ok=True)
     rate = 48_000
     voice = say("The quick brown fox jumps over the lazy dog near the river bank")
     media.write_audio(folder / "voice.wav", voice, SPEECH_RATE)
