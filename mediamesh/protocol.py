@@ -1,6 +1,9 @@
 """Small conversions between contract messages and domain values, shared by every service."""
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import PurePosixPath
+
 from mediamesh.storage import StoredOutput
 from mediamesh.v1 import common_pb2
 
@@ -38,3 +41,21 @@ MIME_BY_EXTENSION = {"mp4": "video/mp4", "webm": "video/webm", "mkv": "video/x-m
 
 def mime_for(output: StoredOutput) -> str:
     return MIME_BY_EXTENSION.get(output.path.suffix.lstrip(".").lower(), "application/octet-stream")
+
+
+def output_container(spec: common_pb2.OutputSpec, allowed: Sequence[str], default: str,
+                     what: str, field_name: str = "output") -> str:
+    """The format an RPC writes: OutputSpec.container, else the uri's extension, else
+    `default`. INVALID_ARGUMENT when it is not one of `allowed` (`what` says what is
+    written, and why it is limited if it is) or when the uri's extension says otherwise."""
+    from mediamesh.errors import InvalidArgument
+
+    suffix = PurePosixPath(spec.uri).suffix.lstrip(".").lower() if spec.uri else ""
+    chosen = (spec.container or suffix or default).lower().lstrip(".")
+    if chosen not in allowed:
+        raise InvalidArgument(f"{field_name}: {what} is written as {', '.join(allowed)}, not "
+                              f"'{chosen}'", field_name=f"{field_name}.container")
+    if spec.uri and suffix != chosen:
+        raise InvalidArgument(f"{field_name}.uri '{spec.uri}' must end in .{chosen}",
+                              field_name=f"{field_name}.uri")
+    return chosen

@@ -29,20 +29,6 @@ CODEC_PROBE_CHUNK_S = 1.5
 CODEC_PROBE_FADE_S = 0.01  # chunks fade in and out: a cut is a click the codec would smear
 MASTER_ATTEMPTS = 3
 LOUDNESS_TOLERANCE_LU = 0.2  # how close the written file must come to target_lufs
-def output_container(container: str, uri: str, field_name: str = "output") -> str:
-    """The audio format to write, from OutputSpec.container or the uri's extension
-    (default wav); INVALID_ARGUMENT for anything we cannot encode or a mismatch."""
-    suffix = Path(uri).suffix.lstrip(".").lower() if uri else ""
-    chosen = (container or suffix or "wav").lower().lstrip(".")
-    if chosen not in AUDIO_CONTAINERS:
-        raise InvalidArgument(f"{field_name}: cannot write audio as '{chosen}'; use one of "
-                              f"{', '.join(AUDIO_CONTAINERS)}", field_name=f"{field_name}.container")
-    if uri and suffix != chosen:
-        raise InvalidArgument(f"{field_name}.uri '{uri}' must end in .{chosen} to hold "
-                              f"{chosen} audio", field_name=f"{field_name}.uri")
-    return chosen
-
-
 async def load_audio(store: MediaStore, ref: MediaRefLike, field_name: str, label: str,
                      rate: int, channels: int, max_seconds: float, min_seconds: float = 0.0
                      ) -> np.ndarray:

@@ -11,9 +11,9 @@ import numpy as np
 
 from mediamesh.audio.mixing import Fade, FadeCurve
 from mediamesh.errors import InvalidArgument
-from mediamesh.protocol import time_range
+from mediamesh.protocol import output_container, time_range
 from mediamesh.v1 import audio_pb2, common_pb2, compose_pb2
-from services.compose.audio_io import output_container
+from services.compose.audio_io import AUDIO_CONTAINERS
 from services.compose.medley import (
     DEFAULT_CROSSFADE_BARS,
     MIN_BPM,
@@ -154,7 +154,7 @@ def mix_spec(request: compose_pb2.MixAudioRequest) -> MixSpec:
         raise InvalidArgument(f"channels must be 1 or 2, got {channels}", field_name="channels")
     return MixSpec(clips, rate, channels, target_lufs_value(request.target_lufs),
                    ceiling_value(request.true_peak_limit_dbtp, None, "true_peak_limit_dbtp"),
-                   output_container(request.output.container, request.output.uri))
+                   output_container(request.output, AUDIO_CONTAINERS, "wav", "audio"))
 
 
 def check_clip(clip: ClipSpec, source_seconds: float) -> None:
@@ -215,7 +215,7 @@ def medley_spec(request: compose_pb2.RenderMedleyRequest) -> MedleySpec:
                 f"songs[{i}].rhythm, or use transition CROSSFADE",
                 field_name=f"songs[{i}].rhythm")
     return MedleySpec(MedleyOptions(transition, bpm, bars), target_lufs_value(request.target_lufs),
-                      ceiling, output_container(request.output.container, request.output.uri),
+                      ceiling, output_container(request.output, AUDIO_CONTAINERS, "wav", "audio"),
                       request.write_plot, request.full_songs, labels)
 
 

@@ -19,7 +19,7 @@ from mediamesh.errors import InvalidArgument, MediaUnusable
 from mediamesh.grpc_server import ServiceBinding
 from mediamesh.media.remux import remux
 from mediamesh.media_inputs import is_still_image, probe_picture
-from mediamesh.protocol import media_ref, mime_for, progress, time_range
+from mediamesh.protocol import media_ref, mime_for, output_container, progress, time_range
 from mediamesh.service_runtime import ServiceContext
 from mediamesh.storage import StoredOutput
 from mediamesh.v1 import common_pb2, compose_pb2, compose_pb2_grpc
@@ -36,13 +36,13 @@ from services.compose.audio_requests import (
 from services.compose.creation_servicer import CreationMixin
 from services.compose.medley import PartPlan, PlanError, excerpt_bounds, plan_medley
 from services.compose.medley_render import MedleyResult, SongAudio, render_medley
-from services.compose.subtitle_tracks import checked_tracks, subtitle_container
+from services.compose.subtitle_tracks import SUBTITLED_VIDEO, checked_tracks
 from services.compose.timeline import edits
 from services.compose.timeline.render import (
+    VIDEO_CONTAINERS,
     RenderProgress,
     RenderResult,
     render_timeline,
-    video_container,
 )
 
 MEDLEY_RATE = 44_100  # songs are decoded, stretched and mixed at this rate, in stereo
@@ -143,7 +143,7 @@ class ComposeServicer(CreationMixin, compose_pb2_grpc.ComposeServiceServicer):
     async def MuxSubtitles(self, request: compose_pb2.MuxSubtitlesRequest,
                            context: grpc.aio.ServicerContext) -> compose_pb2.MuxSubtitlesResponse:
         store = self.ctx.store
-        container = subtitle_container(request.output.container, request.output.uri)
+        container = output_container(request.output, ("mkv",), "mkv", SUBTITLED_VIDEO)
         async with contextlib.AsyncExitStack() as stack:
             video = await stack.enter_async_context(store.local_file(request.video, "video"))
             info = await probe_picture(video, "video")
@@ -176,7 +176,8 @@ class ComposeServicer(CreationMixin, compose_pb2_grpc.ComposeServiceServicer):
         """The renderer's progress, then its result with the output published (the output
         is removed if anything fails first)."""
         store = self.ctx.store
-        output = await store.output_path(spec.uri, video_container(spec),
+        output = await store.output_path(spec.uri, output_container(
+            spec, VIDEO_CONTAINERS, "mp4", "video"),
                                          overwrite=spec.overwrite)
         async with _kept_on_success([output]) as finish:
             async for item in render_timeline(self.ctx, timeline, output.path):

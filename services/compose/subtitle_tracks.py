@@ -3,7 +3,6 @@ video's streams into Matroska, whose SRT tracks every player can switch on and o
 from __future__ import annotations
 
 import contextlib
-from pathlib import Path
 
 from mediamesh.errors import InvalidArgument
 from mediamesh.media.remux import SubtitleTrack
@@ -15,17 +14,9 @@ from services.compose.timeline.captions import parse_srt
 MAX_TRACKS = 16
 MAX_LANGUAGE_CHARS = 8
 MAX_TITLE_CHARS = 200
-
-
-def subtitle_container(spec_container: str, uri: str) -> str:
-    """Only mkv: mp4 subtitles (mov_text) cannot be written here."""
-    suffix = Path(uri).suffix.lstrip(".").lower() if uri else ""
-    chosen = (spec_container or suffix or "mkv").lower().lstrip(".")
-    if chosen != "mkv" or (uri and suffix != "mkv"):
-        raise InvalidArgument("output: subtitle tracks are written to Matroska (.mkv), which "
-                              "carries SRT as it is; set output.container to mkv (or burn "
-                              "the subtitles in with RenderTimeline)", field_name="output")
-    return chosen
+# what MuxSubtitles writes, and why only Matroska (for output_container's message)
+SUBTITLED_VIDEO = ("a video with subtitle tracks (Matroska carries SRT as it is; mp4's mov_text "
+                   "cannot be written here; to burn subtitles in, use RenderTimeline)")
 
 
 async def checked_tracks(store: MediaStore, request: compose_pb2.MuxSubtitlesRequest,

@@ -63,20 +63,6 @@ class RenderResult:
     notes: list[str] = field(default_factory=list)
 
 
-def video_container(spec: common_pb2.OutputSpec, field_name: str = "output") -> str:
-    """mp4 (default), mov, mkv or webm, from OutputSpec.container or the uri's extension."""
-    suffix = Path(spec.uri).suffix.lstrip(".").lower() if spec.uri else ""
-    chosen = (spec.container or suffix or "mp4").lower().lstrip(".")
-    if chosen not in VIDEO_CONTAINERS:
-        raise InvalidArgument(f"{field_name}: cannot write video as '{chosen}'; use one of "
-                              f"{', '.join(VIDEO_CONTAINERS)}",
-                              field_name=f"{field_name}.container")
-    if spec.uri and suffix != chosen:
-        raise InvalidArgument(f"{field_name}.uri '{spec.uri}' must end in .{chosen}",
-                              field_name=f"{field_name}.uri")
-    return chosen
-
-
 @dataclass
 class Sources:
     """Local paths and headers of every input, keyed by the field path that names it."""
