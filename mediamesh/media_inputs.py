@@ -40,6 +40,16 @@ async def probe_picture(path: Path, field_name: str) -> media.MediaInfo:
     return info
 
 
+async def probe_video(path: Path, field_name: str, rpc: str) -> media.MediaInfo:
+    """Headers of a video input: INVALID_ARGUMENT when it has no picture or is a still
+    image (`rpc` names what needs the video)."""
+    info = await probe_picture(path, field_name)
+    if is_still_image(info):
+        raise InvalidArgument(f"{field_name} is a still image; {rpc} needs a video",
+                              field_name=field_name)
+    return info
+
+
 def check_picture_size(info: media.MediaInfo, field_name: str) -> None:
     """RESOURCE_EXHAUSTED when the headers declare more pixels than a service decodes,
     INVALID_ARGUMENT (MEDIA_TOO_LONG) when they declare more frames than one job takes."""

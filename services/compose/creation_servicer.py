@@ -15,7 +15,7 @@ from google.protobuf import json_format
 
 from mediamesh import media
 from mediamesh.errors import InvalidArgument, MeshError, StatusCode
-from mediamesh.media_inputs import is_still_image, probe_audio, probe_picture
+from mediamesh.media_inputs import is_still_image, probe_audio, probe_picture, probe_video
 from mediamesh.protocol import media_ref, mime_for, progress, time_range
 from mediamesh.service_runtime import ServiceContext
 from mediamesh.v1 import common_pb2, compose_pb2
@@ -110,10 +110,7 @@ class CreationMixin:
         layout = contact_sheet.SheetLayout.of(request.columns, request.thumb_width)
         store = self.ctx.store
         async with store.local_file(request.video, "video") as source:
-            info = await probe_picture(source, "video")
-            if is_still_image(info):
-                raise InvalidArgument("video is a still image; a contact sheet needs a video",
-                                      field_name="video")
+            info = await probe_video(source, "video", "RenderContactSheet")
             times = contact_sheet.frame_times(list(request.times), request.count,
                                               info.duration)
             output = await store.output_path(request.output.uri, "png",

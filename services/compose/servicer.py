@@ -18,7 +18,7 @@ from mediamesh.audio import loudness
 from mediamesh.errors import InvalidArgument, MediaUnusable
 from mediamesh.grpc_server import ServiceBinding
 from mediamesh.media.remux import remux
-from mediamesh.media_inputs import is_still_image, probe_picture
+from mediamesh.media_inputs import probe_video
 from mediamesh.protocol import media_ref, mime_for, output_container, progress, time_range
 from mediamesh.service_runtime import ServiceContext
 from mediamesh.storage import StoredOutput
@@ -66,10 +66,7 @@ class ComposeServicer(CreationMixin, compose_pb2_grpc.ComposeServiceServicer):
         start, end = time_range(request.range)
         store = self.ctx.store
         async with store.local_file(request.video, "video") as source:
-            info = await probe_picture(source, "video")
-            if is_still_image(info):
-                raise InvalidArgument("video is a still image; RenderGif needs a video",
-                                      field_name="video")
+            info = await probe_video(source, "video", "RenderGif")
             spec = PreviewSpec.from_request(info, start, end, request.width, request.fps, fmt,
                                             request.max_bytes)
             output = await store.output_path(request.output.uri, fmt.value,
@@ -110,14 +107,11 @@ class ComposeServicer(CreationMixin, compose_pb2_grpc.ComposeServiceServicer):
         if len(request.clips) > edits.MAX_CONCAT_CLIPS:
             raise InvalidArgument(f"at most {edits.MAX_CONCAT_CLIPS} clips, got "
                                   f"{len(request.clips)}", field_name="clips")
-        infos = [await self._probe_video(clip.source, f"clips[{i}].source")
+        infos = [await self._probe_video(clip.source, f"clips[{i}].source", "ConcatVideo")
                  for i, clip in enumerate(request.clips)]
-        pieces = edits.concat_pieces(request, infos)
-        edits.check_transition(request.transition, min(e - s for _, s, e in pieces),
-                               "transition")
-        timeline = edits.sequence(pieces, request.transition, edits.output_format(
-            request.width, request.height, request.fps, infos[0]))
-        async for progress_or_result in self._render(timeline, request.output):
+        size = edits.output_format(request.width, request.height, request.fps, infos[0])
+        async for progress_or_result in self._render_pieces(
+                edits.concat_pieces(request, infos), request.transition, size, request.output):
             if isinstance(progress_or_result, compose_pb2.RenderTimelineResult):
                 yield compose_pb2.ConcatVideoEvent(result=compose_pb2.ConcatVideoResult(
                     output=progress_or_result.output, duration=progress_or_result.duration))
@@ -127,13 +121,10 @@ class ComposeServicer(CreationMixin, compose_pb2_grpc.ComposeServiceServicer):
     async def RenderSummary(self, request: compose_pb2.RenderSummaryRequest,
                             context: grpc.aio.ServicerContext
                             ) -> AsyncIterator[compose_pb2.RenderSummaryEvent]:
-        info = await self._probe_video(request.video, "video")
-        pieces = edits.summary_pieces(request, info)
-        edits.check_transition(request.transition, min(e - s for _, s, e in pieces),
-                               "transition")
-        timeline = edits.sequence(pieces, request.transition,
-                                  edits.output_format(0, 0, 0.0, info))
-        async for progress_or_result in self._render(timeline, request.output):
+        info = await self._probe_video(request.video, "video", "RenderSummary")
+        async for progress_or_result in self._render_pieces(
+                edits.summary_pieces(request, info), request.transition,
+                edits.output_format(0, 0, 0.0, info), request.output):
             if isinstance(progress_or_result, compose_pb2.RenderTimelineResult):
                 yield compose_pb2.RenderSummaryEvent(result=compose_pb2.RenderSummaryResult(
                     output=progress_or_result.output, duration=progress_or_result.duration))
@@ -146,10 +137,7 @@ class ComposeServicer(CreationMixin, compose_pb2_grpc.ComposeServiceServicer):
         container = output_container(request.output, ("mkv",), "mkv", SUBTITLED_VIDEO)
         async with contextlib.AsyncExitStack() as stack:
             video = await stack.enter_async_context(store.local_file(request.video, "video"))
-            info = await probe_picture(video, "video")
-            if is_still_image(info):
-                raise InvalidArgument("video is a still image; subtitles go with a video",
-                                      field_name="video")
+            await probe_video(video, "video", "MuxSubtitles")
             tracks, counts = await checked_tracks(store, request, stack)
             output = await store.output_path(request.output.uri, container,
                                              overwrite=request.output.overwrite)
@@ -163,13 +151,18 @@ class ComposeServicer(CreationMixin, compose_pb2_grpc.ComposeServiceServicer):
         return compose_pb2.MuxSubtitlesResponse(output=media_ref(output, mime_for(output)),
                                                 cues=counts)
 
-    async def _probe_video(self, ref: common_pb2.MediaRef, field_name: str) -> media.MediaInfo:
+    async def _probe_video(self, ref: common_pb2.MediaRef, field_name: str, rpc: str
+                           ) -> media.MediaInfo:
         async with self.ctx.store.local_file(ref, field_name) as path:
-            info = await probe_picture(path, field_name)
-        if is_still_image(info):
-            raise InvalidArgument(f"{field_name} is a still image; a video is needed",
-                                  field_name=field_name)
-        return info
+            return await probe_video(path, field_name, rpc)
+
+    def _render_pieces(self, pieces: list[tuple[common_pb2.MediaRef, float, float]],
+                       transition: compose_pb2.Transition, size: tuple[int, int, float],
+                       spec: common_pb2.OutputSpec
+                       ) -> AsyncIterator[common_pb2.Progress | compose_pb2.RenderTimelineResult]:
+        """ConcatVideo's and RenderSummary's pieces back to back as one timeline, rendered."""
+        edits.check_transition(transition, min(e - s for _, s, e in pieces), "transition")
+        return self._render(edits.sequence(pieces, transition, size), spec)
 
     async def _render(self, timeline: compose_pb2.Timeline, spec: common_pb2.OutputSpec
                       ) -> AsyncIterator[common_pb2.Progress | compose_pb2.RenderTimelineResult]:
