@@ -7,18 +7,15 @@ the run's events), and the video, its timeline JSON and its contact sheet are co
 """
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
-from google.protobuf import json_format
 from rich.console import Console
 from rich.table import Table
 
 from mediamesh import workflow_cli as wc
 from mediamesh.config import Settings
 from mediamesh.jobs import JobError, stage
-from mediamesh.v1 import workflow_pb2
 
 WORKFLOW = "create"
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".webm", ".m4v")
@@ -60,25 +57,18 @@ async def create_video(settings: Settings, script: Path, media_dir: Path, *,
         inputs["music"] = stage(settings, music).uri
     console.print(f"{len(videos)} videos, music: {music.name if music else 'none'}",
                   soft_wrap=True)
-    run_id = await wc.submit_run(settings, WORKFLOW, inputs, None, "")
-    console.print(f"create run {run_id}", soft_wrap=True)
-    run = await wc.watch_run(settings, run_id, console)
-    if run.state != workflow_pb2.RUN_STATE_SUCCEEDED:
-        raise JobError(f"the creation failed: {run.error_message or 'see mediamesh runs get ' + run_id}")
-    outputs = json_format.MessageToDict(run.outputs)
+    outputs = await wc.run_to_end(settings, WORKFLOW, inputs, console, "create")
     shots = len(outputs.get("matches") or [])
     console.print(f"{outputs.get('duration', 0):.1f} s narrated in "
                   f"{outputs.get('language', '?')}, {shots} shots, "
                   f"{int(outputs.get('cuts_on_beat', 0))} of {max(0, shots - 1)} cuts on a beat",
                   soft_wrap=True)
-    out_dir.mkdir(parents=True, exist_ok=True)
     written: dict[str, Path] = {}
     for key, suffix in (("video", ".mp4"), ("timeline", ".timeline.json"),
                         ("contact_sheet", ".sheet.png")):
-        uri = (outputs.get(key) or {}).get("uri")
-        if uri:
-            written[key] = out_dir / f"{script.stem}{suffix}"
-            shutil.copy2(settings.media_root / uri, written[key])
+        copied = wc.copy_output(settings, outputs.get(key), out_dir / f"{script.stem}{suffix}")
+        if copied is not None:
+            written[key] = copied
     return written, list(outputs.get("matches") or [])
 
 

@@ -7,18 +7,15 @@ to `-o`. The summary comes from the cue sheet, so it shows what was rendered.
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
-from google.protobuf import json_format
 from rich.console import Console
 from rich.table import Table
 
 from mediamesh import workflow_cli as wc
 from mediamesh.config import Settings
 from mediamesh.jobs import JobError, stage
-from mediamesh.v1 import workflow_pb2
 
 WORKFLOW = "medley"
 
@@ -33,22 +30,14 @@ async def render_medley(settings: Settings, songs: list[Path], output: Path, *,
     inputs: dict[str, Any] = {
         "songs": uris, "crossfade_bars": crossfade_bars, "target_lufs": target_lufs,
         "segment": "full" if full else "chorus", "output": f"medley/{output.name}"}
-    run_id = await wc.submit_run(settings, WORKFLOW, inputs, None, "")
-    console.print(f"medley run {run_id}", soft_wrap=True)
-    run = await wc.watch_run(settings, run_id, console)
-    if run.state != workflow_pb2.RUN_STATE_SUCCEEDED:
-        raise JobError(f"the medley failed: {run.error_message or 'see mediamesh runs get ' + run_id}")
-    outputs = json_format.MessageToDict(run.outputs)
+    outputs = await wc.run_to_end(settings, WORKFLOW, inputs, console, "medley")
     written: dict[str, Path] = {}
-    output.parent.mkdir(parents=True, exist_ok=True)
     for key, suffix in (("medley", output.suffix), ("cue_sheet", ".cue.json"),
                         ("plot", ".png")):
-        uri = (outputs.get(key) or {}).get("uri")
-        if not uri:
-            continue
         target = output if key == "medley" else output.with_suffix(suffix)
-        shutil.copy2(settings.media_root / uri, target)
-        written[key] = target
+        copied = wc.copy_output(settings, outputs.get(key), target)
+        if copied is not None:
+            written[key] = copied
     return written
 
 

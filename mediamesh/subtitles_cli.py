@@ -4,7 +4,6 @@ extract-subtitles VIDEO` (TextService.ExtractSubtitles) and `mediamesh subtitles
 mesh, with progress bars."""
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 from rich.console import Console
@@ -82,10 +81,7 @@ async def subtitles_workflow(settings: Settings, video: Path, console: Console, 
                              out_dir: Path) -> dict[str, Path]:
     """workflows/subtitles.yaml on a local video (progress per step from the run's events);
     copies the SRT files (and the subtitled video) into `out_dir`."""
-    from google.protobuf import json_format
-
     from mediamesh import workflow_cli as wc
-    from mediamesh.v1 import workflow_pb2
 
     if burn_in and not speech:
         raise JobError("--burn-in burns the speech subtitles: drop --no-speech")
@@ -93,21 +89,14 @@ async def subtitles_workflow(settings: Settings, video: Path, console: Console, 
         raise JobError("--no-ocr and --no-speech leave nothing to do")
     inputs = {"video": stage(settings, video).uri, "name": video.stem, "ocr": ocr,
               "speech": speech, "burn_in": burn_in, "mux": mux}
-    run_id = await wc.submit_run(settings, "subtitles", inputs, None, "")
-    console.print(f"subtitles run {run_id}", soft_wrap=True)
-    run = await wc.watch_run(settings, run_id, console)
-    if run.state != workflow_pb2.RUN_STATE_SUCCEEDED:
-        detail = run.error_message or f"see `mediamesh runs get {run_id}`"
-        raise JobError(f"the subtitles run failed: {detail}")
-    outputs = json_format.MessageToDict(run.outputs)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    outputs = await wc.run_to_end(settings, "subtitles", inputs, console, "subtitles")
+    refs = {key: outputs.get(key) for key in ("srt", "speech_srt", "subtitled_video",
+                                              "tracks_video")}
+    refs |= {f"srt ({language})": ref
+             for language, ref in sorted((outputs.get("srt_by_language") or {}).items())}
     written: dict[str, Path] = {}
-    for key in ("srt", "speech_srt", "subtitled_video", "tracks_video"):
-        uri = (outputs.get(key) or {}).get("uri")
-        if uri:
-            written[key] = out_dir / Path(uri).name
-            shutil.copy2(settings.media_root / uri, written[key])
-    for language, ref in sorted((outputs.get("srt_by_language") or {}).items()):
-        written[f"srt ({language})"] = out_dir / Path(ref["uri"]).name
-        shutil.copy2(settings.media_root / ref["uri"], written[f"srt ({language})"])
+    for key, ref in refs.items():
+        copied = wc.copy_output(settings, ref, out_dir / Path((ref or {}).get("uri", "")).name)
+        if copied is not None:
+            written[key] = copied
     return written

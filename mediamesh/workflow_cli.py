@@ -116,6 +116,30 @@ async def watch_run(settings: Settings, run_id: str, console: Console) -> workfl
         return await mesh.workflow.GetRun(workflow_pb2.GetRunRequest(run_id=run_id), timeout=10)
 
 
+async def run_to_end(settings: Settings, workflow: str, inputs: dict[str, Any],
+                     console: Console, what: str) -> dict[str, Any]:
+    """Submit a run, follow it with a bar per step and return its outputs (JSON form);
+    JobError saying why (or where to look) when it does not succeed."""
+    run_id = await submit_run(settings, workflow, inputs, None, "")
+    console.print(f"{what} run {run_id}", soft_wrap=True)
+    run = await watch_run(settings, run_id, console)
+    if run.state != workflow_pb2.RUN_STATE_SUCCEEDED:
+        detail = run.error_message or f"see `mediamesh runs get {run_id}`"
+        raise JobError(f"the {what} run failed: {detail}")
+    return dict(json_format.MessageToDict(run.outputs))
+
+
+def copy_output(settings: Settings, ref: Any, target: Path) -> Path | None:
+    """Copy one output media (a MediaRef in JSON form, or nothing) from the media root to
+    `target`; the path written, or None when the run produced none."""
+    uri = (ref or {}).get("uri") if isinstance(ref, dict) else None
+    if not uri:
+        return None
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(settings.media_root / uri, target)
+    return target
+
+
 def media_uris(value: Any) -> list[str]:
     """Every MediaRef uri inside a run's outputs."""
     if isinstance(value, dict):
